@@ -1,0 +1,1 @@
+"""The case record: database models, procedure, deadlines, discretion, documents and the audit log."""

@@ -1,0 +1,1 @@
+"""Sites and geofences, the local metric frame, mission planners, validation and file formats."""

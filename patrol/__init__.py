@@ -1,0 +1,1 @@
+"""The `patrol` command line, configuration, end-to-end runs, schedules and reports."""

@@ -1,0 +1,1 @@
+"""Built-in MAVLink vehicle simulator, synthetic world and camera, ArduPilot SITL launcher."""

@@ -1,0 +1,1 @@
+"""Violation classes, detectors, georeferencing, merging detections into evidence."""
