@@ -1,5 +1,6 @@
 """Wire contract: models validate, round-trip, canonical form, topics."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -8,7 +9,6 @@ from pydantic import ValidationError
 from telemetry.contract import (
     CameraPose,
     ContractError,
-    Detection,
     EvidenceMessage,
     MediaRef,
     TopicError,
@@ -19,33 +19,8 @@ from telemetry.contract import (
     topic_for,
 )
 
+Factory = Callable[..., EvidenceMessage]
 T0 = datetime(2026, 11, 27, 10, 0, 0, 123456, tzinfo=UTC)
-
-
-def make_evidence(**over: object) -> EvidenceMessage:
-    pose = CameraPose(
-        time=T0, lat=30.25, lon=120.15, alt_agl_m=50.0, alt_amsl_m=62.5,
-        roll_deg=1.5, pitch_deg=-2.0, yaw_deg=90.0,
-    )  # fmt: skip
-    det = Detection(
-        class_name="waste_dumping",
-        confidence=0.87,
-        box_px=(10, 20, 110, 220),
-        footprint_geojson={
-            "type": "Polygon",
-            "coordinates": [
-                [[120.15, 30.25], [120.1501, 30.25], [120.1501, 30.2501], [120.15, 30.25]]
-            ],
-        },
-    )
-    fields: dict[str, object] = dict(
-        id="0b7e6f1c-3a0e-4a55-9a8e-1f1f4f8a2d10", sequence=7, site_id="site-1",
-        vehicle_id="uav-1", mission_id="m-1", sortie_id="s-1", time=T0, lat=30.25,
-        lon=120.15, alt_agl_m=50.0, alt_amsl_m=62.5, pose=pose, detection=det,
-        media=(MediaRef(sha256="ab" * 32, size_bytes=1234),),
-    )  # fmt: skip
-    fields.update(over)
-    return EvidenceMessage.model_validate(fields)
 
 
 def test_camera_pose_fields_and_defaults() -> None:
@@ -57,31 +32,29 @@ def test_camera_pose_fields_and_defaults() -> None:
     assert pose.gimbal_yaw_deg == 0.0
 
 
-def test_time_is_normalised_to_utc_and_naive_refused() -> None:
+def test_time_is_normalised_to_utc_and_naive_refused(evidence: Factory) -> None:
     cst = timezone(timedelta(hours=8))
-    msg = make_evidence(time=T0.astimezone(cst))
+    msg = evidence(time=T0.astimezone(cst))
     assert msg.time.utcoffset() == timedelta(0)
     assert msg.time == T0
     with pytest.raises(ValidationError, match="no time zone"):
-        make_evidence(time=T0.replace(tzinfo=None))
+        evidence(time=T0.replace(tzinfo=None))
 
 
-def test_round_trip_keeps_canonical_form() -> None:
-    msg = make_evidence()
+def test_round_trip_keeps_canonical_form(evidence: Factory) -> None:
+    msg = evidence()
     again = parse_evidence(msg.to_json())
     assert again == msg
     assert canonical_json(again) == canonical_json(msg)
     assert b"signature" not in canonical_json(msg)
 
 
-def test_canonical_form_changes_with_any_value_and_media_hash() -> None:
-    base = canonical_json(make_evidence())
-    assert canonical_json(make_evidence(lat=30.2500001)) != base
-    assert (
-        canonical_json(make_evidence(media=(MediaRef(sha256="cd" * 32, size_bytes=1234),))) != base
-    )
+def test_canonical_form_changes_with_any_value_and_media_hash(evidence: Factory) -> None:
+    base = canonical_json(evidence())
+    assert canonical_json(evidence(lat=30.2500001)) != base
+    assert canonical_json(evidence(media=(MediaRef(sha256="cd" * 32, size_bytes=1234),))) != base
     # the signature itself is not part of what is signed
-    assert canonical_json(make_evidence(signature="AAAA")) == base
+    assert canonical_json(evidence(signature="AAAA")) == base
 
 
 @pytest.mark.parametrize(
@@ -98,17 +71,17 @@ def test_parse_evidence_gives_reasons(payload: bytes, reason: str) -> None:
         parse_evidence(payload)
 
 
-def test_unknown_field_and_bad_values_refused() -> None:
-    data = make_evidence().model_dump(mode="json")
+def test_unknown_field_and_bad_values_refused(evidence: Factory) -> None:
+    data = evidence().model_dump(mode="json")
     data["extra"] = 1
     with pytest.raises(ContractError, match="extra"):
         parse_evidence(__import__("json").dumps(data))
     with pytest.raises(ValidationError):
-        make_evidence(lat=91.0)
+        evidence(lat=91.0)
     with pytest.raises(ValidationError):
-        make_evidence(lat=float("nan"))
+        evidence(lat=float("nan"))
     with pytest.raises(ValidationError):
-        make_evidence(media=(MediaRef(sha256="XYZ", size_bytes=1),))
+        evidence(media=(MediaRef(sha256="XYZ", size_bytes=1),))
 
 
 def test_topics_round_trip() -> None:
