@@ -10,7 +10,10 @@ step in the audit log. Every stage is the real one; none returns canned results.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import io
+import itertools
 import json
 import math
 import queue
@@ -194,10 +197,9 @@ class DemoRun:
         finally:
             while self._stack:
                 stop = self._stack.pop()
-                try:
+                # keep stopping the rest; a failure to stop is not the run's result
+                with contextlib.suppress(Exception):
                     stop()
-                except Exception:  # keep stopping the rest; a stop failure is not the result
-                    pass
         self.summary.wall_time_s = round(time.monotonic() - started, 1)
         return self.summary
 
@@ -436,14 +438,10 @@ class DemoRun:
                 "vehicle.landed", f"sortie:{sortie_id}", {"flight_time_s": summary.flight_time_s}
             )
         summary.distance_m = round(
-            sum(
-                _haversine_m(a[0], a[1], b[0], b[1]) for a, b in zip(track, track[1:], strict=False)
-            ),
+            sum(_haversine_m(a[0], a[1], b[0], b[1]) for a, b in itertools.pairwise(track)),
             1,
         )
         summary.tlog = str(tlog_path)
-        import hashlib
-
         summary.tlog_sha256 = hashlib.sha256(tlog_path.read_bytes()).hexdigest()
         (report_dir / "track.geojson").write_text(
             json.dumps(
@@ -483,7 +481,7 @@ class DemoRun:
 
         ids: list[str] = []
         for sequence, suspect in enumerate(suspects):
-            pose, frame_jpeg = worker.kept_frames[suspect.best_frame]
+            _pose, frame_jpeg = worker.kept_frames[suspect.best_frame]
             message, media = build_evidence(
                 suspect,
                 frame_jpeg=frame_jpeg,
