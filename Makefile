@@ -6,9 +6,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-# Torch is pinned to the CPU build, installed before ultralytics so that pip never
-# resolves a multi-gigabyte CUDA build for the `train` extra.
-TORCH  ?= torch==2.13.0 torchvision==0.28.0
+# Torch and torchvision are pinned to the pair this machine kind keeps on local disk,
+# installed before ultralytics so that pip never downloads another multi-gigabyte build.
+TORCH  ?= torch==2.14.1 torchvision==0.29.1
 
 .PHONY: demo test lint typecheck bench clean venv venv-dev
 
