@@ -1,1 +1,1 @@
-"""The case record: database models, procedure, deadlines, discretion, documents and the audit log."""
+"""The case record: models, procedure, deadlines, discretion, documents, the audit log."""
