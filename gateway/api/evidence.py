@@ -1,0 +1,111 @@
+"""Evidence: the list (filtered, paginated), one item, and its media blobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cases.models import Evidence, EvidenceMedia, Media
+from gateway.api.deps import Page, db_session, page
+
+router = APIRouter(tags=["evidence"])
+
+
+def evidence_summary(item: Evidence, media: list[str]) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "vehicle_id": item.vehicle_id,
+        "site_id": item.site_id,
+        "mission_id": item.mission_id,
+        "sortie_id": item.sortie_id,
+        "captured_at": item.captured_at,
+        "lat": item.lat,
+        "lon": item.lon,
+        "alt_agl_m": item.alt_agl_m,
+        "class_name": item.class_name,
+        "confidence": item.confidence,
+        "box_px": item.box_px,
+        "footprint": item.footprint,
+        "art41_review": item.art41_review,
+        "media": media,
+    }
+
+
+@router.get("/evidence", summary="List evidence, newest first")
+def list_evidence(
+    class_name: str | None = Query(None, max_length=64),
+    sortie_id: str | None = Query(None, max_length=100),
+    site_id: str | None = Query(None, max_length=100),
+    paging: Page = Depends(page),
+    session: Session = Depends(db_session),
+) -> dict[str, Any]:
+    query = select(Evidence)
+    total = select(func.count()).select_from(Evidence)
+    for column, value in (
+        (Evidence.class_name, class_name),
+        (Evidence.sortie_id, sortie_id),
+        (Evidence.site_id, site_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+            total = total.where(column == value)
+    items = list(
+        session.execute(
+            query.order_by(Evidence.captured_at.desc(), Evidence.id)
+            .limit(paging.limit)
+            .offset(paging.offset)
+        ).scalars()
+    )
+    media: dict[str, list[str]] = {item.id: [] for item in items}
+    if items:
+        for link in session.execute(
+            select(EvidenceMedia)
+            .where(EvidenceMedia.evidence_id.in_(list(media)))
+            .order_by(EvidenceMedia.position)
+        ).scalars():
+            media[link.evidence_id].append(link.sha256)
+    return {
+        "total": session.execute(total).scalar_one(),
+        "limit": paging.limit,
+        "offset": paging.offset,
+        "items": [evidence_summary(item, media[item.id]) for item in items],
+    }
+
+
+@router.get("/evidence/{evidence_id}", summary="One evidence item")
+def get_evidence(
+    evidence_id: str = PathParam(max_length=100), session: Session = Depends(db_session)
+) -> dict[str, Any]:
+    item = session.get(Evidence, evidence_id)
+    if item is None:
+        raise HTTPException(404, f"evidence {evidence_id} not found")
+    media = [link.sha256 for link in item.media]
+    return evidence_summary(item, media)
+
+
+@router.get(
+    "/media/{sha256}",
+    summary="A media blob by its sha256",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def get_media(
+    request: Request,
+    sha256: str = PathParam(pattern=r"^[0-9a-f]{64}$"),
+    session: Session = Depends(db_session),
+) -> FileResponse:
+    media = session.get(Media, sha256)
+    if media is None:
+        raise HTTPException(404, f"media {sha256} not found")
+    path = Path(media.path)
+    if not path.is_absolute():
+        path = Path(request.app.state.config.media_dir) / path
+    if not path.is_file():
+        raise HTTPException(404, f"media {sha256} is recorded but its file is missing")
+    return FileResponse(path, media_type=media.content_type)
