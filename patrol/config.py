@@ -49,6 +49,8 @@ class Settings:
     sitl_rover: str | None = None
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8600
+    #: True when the broker was named explicitly (then a run must not fall back to another).
+    mqtt_configured: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -101,7 +103,8 @@ class Settings:
         database_url = pick("FIELDPATROL_DATABASE_URL", "database_url") or (
             f"sqlite:///{home / 'fieldpatrol.db'}"
         )
-        mqtt_url = pick("FIELDPATROL_MQTT_URL", "mqtt_url") or DEFAULT_MQTT_URL
+        configured_mqtt = pick("FIELDPATROL_MQTT_URL", "mqtt_url")
+        mqtt_url = configured_mqtt or DEFAULT_MQTT_URL
         mqtt_host, mqtt_port = _parse_mqtt_url(mqtt_url, "FIELDPATROL_MQTT_URL / mqtt_url")
         gateway_port_raw = pick("FIELDPATROL_GATEWAY_PORT", "gateway_port") or "8600"
         try:
@@ -120,6 +123,7 @@ class Settings:
             sitl_rover=pick("FIELDPATROL_SITL_ROVER", "sitl_rover"),
             gateway_host=pick("FIELDPATROL_GATEWAY_HOST", "gateway_host") or "127.0.0.1",
             gateway_port=gateway_port,
+            mqtt_configured=configured_mqtt is not None,
             extra={k: v for k, v in file_values.items() if k not in _KNOWN_KEYS},
         )
 

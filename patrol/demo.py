@@ -208,6 +208,8 @@ class DemoRun:
 
     # -- the flow ------------------------------------------------------------------------
     async def _run(self) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
         from cases import audit
         from cases.db import make_engine, session_factory, upgrade
         from missions.camera import CameraModel
@@ -229,8 +231,16 @@ class DemoRun:
         summary.database = settings.database_url
 
         self.progress("setup", 0, None, "数据库迁移 (database migrations)")
-        upgrade(settings.database_url)
-        engine = make_engine(settings.database_url)
+        try:
+            upgrade(settings.database_url)
+            engine = make_engine(settings.database_url)
+        except SQLAlchemyError as exc:
+            reason = str(exc.orig if hasattr(exc, "orig") and exc.orig else exc).splitlines()[0]
+            raise DemoError(
+                f"cannot open the database {_shown_url(settings.database_url)} ({reason}); "
+                "check FIELDPATROL_DATABASE_URL, or unset it to use the SQLite file under "
+                "FIELDPATROL_HOME"
+            ) from None
         self._on_stop(engine.dispose)
         sessions = session_factory(engine)
         record = _Recorder(sessions)
@@ -276,8 +286,11 @@ class DemoRun:
 
         # Broker, device identity, gateway ingest and the vehicle's outbox publisher.
         self.progress("setup", 0, None, "MQTT 代理 (broker)")
+        # A broker the user named must be used; only the default may fall back to a private one.
         broker = ensure_broker(
-            settings.mqtt_host, settings.mqtt_port, allow_private=options.allow_private_broker
+            settings.mqtt_host,
+            settings.mqtt_port,
+            allow_private=options.allow_private_broker and not settings.mqtt_configured,
         )
         self._on_stop(broker.stop)
         summary.broker = f"{broker.url} ({broker.kind})"
@@ -513,6 +526,15 @@ class DemoRun:
             f"the gateway stored fewer than {len(ids)} evidence items within {timeout:.0f} s; "
             "check the broker and `patrol doctor`"
         )
+
+
+def _shown_url(url: str) -> str:
+    """A database URL without its password."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        return f"{scheme}://{credentials.split(':')[0]}@{host}"
+    return url
 
 
 def _count_rows(session: Any, table: str, ids: list[str]) -> int:
