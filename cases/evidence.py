@@ -1,0 +1,123 @@
+"""Storing evidence and dead letters: the ingest's narrow, idempotent entry into the record.
+
+The gateway verifies signatures and turns wire messages into :class:`EvidenceRecord`
+(a plain dataclass, so ``cases`` needs no ``telemetry`` import). Storing is idempotent on
+the evidence id: a redelivered message (MQTT QoS 1 delivers at least once) returns False
+and changes nothing. Functions flush but do not commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cases.errors import EvidenceError
+from cases.models import DeadLetter, Evidence, EvidenceMedia, utcnow
+
+__all__ = ["EvidenceRecord", "store_dead_letter", "store_evidence"]
+
+
+@dataclass
+class EvidenceRecord:
+    """One evidence item as the case record stores it (GeoJSON order for the footprint)."""
+
+    id: str
+    device_seq: int
+    vehicle_id: str
+    site_id: str
+    mission_id: str
+    sortie_id: str
+    captured_at: datetime
+    lat: float
+    lon: float
+    alt_agl_m: float
+    alt_amsl_m: float
+    class_name: str
+    confidence: float
+    box_px: list[int]
+    footprint_geojson: dict[str, Any]
+    media_sha256: list[str] = field(default_factory=list)
+    signature: str = ""
+    raw_json: str = ""
+
+
+def _validate(record: EvidenceRecord) -> None:
+    if not record.id:
+        raise EvidenceError("evidence id is empty: every evidence item needs its unique id")
+    if record.captured_at.tzinfo is None:
+        raise EvidenceError(
+            f"evidence {record.id}: captured_at {record.captured_at.isoformat()} is naive; "
+            "send a timezone-aware UTC time"
+        )
+    if not (math.isfinite(record.lat) and -90.0 <= record.lat <= 90.0):
+        raise EvidenceError(f"evidence {record.id}: lat {record.lat} is not in [-90, 90]")
+    if not (math.isfinite(record.lon) and -180.0 <= record.lon <= 180.0):
+        raise EvidenceError(f"evidence {record.id}: lon {record.lon} is not in [-180, 180]")
+    if not (0.0 <= record.confidence <= 1.0):
+        raise EvidenceError(
+            f"evidence {record.id}: confidence {record.confidence} is not in [0, 1]"
+        )
+    for sha in record.media_sha256:
+        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+            raise EvidenceError(
+                f"evidence {record.id}: media sha256 {sha!r} is not 64 lowercase hex digits"
+            )
+
+
+def store_evidence(session: Session, record: EvidenceRecord) -> bool:
+    """Store ``record``; True if it is new, False if an item with its id already exists.
+
+    Safe under concurrent ingest workers: a duplicate insert racing this one is caught
+    in a savepoint and reported as "already there".
+    """
+    _validate(record)
+    if session.get(Evidence, record.id) is not None:
+        return False
+    row = Evidence(
+        id=record.id,
+        device_seq=record.device_seq,
+        vehicle_id=record.vehicle_id,
+        site_id=record.site_id,
+        mission_id=record.mission_id,
+        sortie_id=record.sortie_id,
+        captured_at=record.captured_at,
+        lat=record.lat,
+        lon=record.lon,
+        alt_agl_m=record.alt_agl_m,
+        alt_amsl_m=record.alt_amsl_m,
+        class_name=record.class_name,
+        confidence=record.confidence,
+        box_px=[int(v) for v in record.box_px],
+        footprint=record.footprint_geojson,
+        signature=record.signature,
+        raw_json=record.raw_json,
+        received_at=utcnow(),
+        art41_review="pending",
+    )
+    # dict.fromkeys keeps order and drops repeats: one link per media file.
+    for position, sha in enumerate(dict.fromkeys(record.media_sha256)):
+        row.media.append(EvidenceMedia(sha256=sha, position=position))
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        if session.get(Evidence, record.id) is not None:
+            return False
+        raise
+    return True
+
+
+def store_dead_letter(session: Session, topic: str, payload: bytes, reason: str) -> int:
+    """Keep a message that could not be ingested, with the reason; returns its id."""
+    if not reason:
+        raise EvidenceError("dead letter reason is empty: say why the message was refused")
+    row = DeadLetter(topic=topic, payload=bytes(payload), reason=reason, received_at=utcnow())
+    session.add(row)
+    session.flush()
+    return row.id

@@ -1,0 +1,120 @@
+"""Storing evidence and dead letters on SQLite and PostgreSQL; engine settings."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
+
+from cases.db import make_engine, session_factory
+from cases.errors import EvidenceError
+from cases.evidence import store_dead_letter, store_evidence
+from cases.models import DeadLetter, Evidence, EvidenceMedia
+
+from .factories import evidence_record
+
+
+def test_sqlite_engine_uses_wal_foreign_keys_and_busy_timeout(sqlite_url: str) -> None:
+    eng = make_engine(sqlite_url)
+    with eng.connect() as c:
+        assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert c.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert c.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+    eng.dispose()
+
+
+def test_store_evidence_is_idempotent_on_id(session: Session) -> None:
+    rec = evidence_record(evidence_id="ev-0001")
+    assert store_evidence(session, rec) is True
+    session.commit()
+    assert store_evidence(session, rec) is False
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(Evidence)) == 1
+    row = session.get(Evidence, "ev-0001")
+    assert row is not None
+    assert row.captured_at == rec.captured_at and row.captured_at.tzinfo is not None
+    assert row.footprint["type"] == "Polygon"
+    assert row.box_px == [100, 120, 260, 300]
+    assert row.art41_review == "pending"
+    assert [m.sha256 for m in row.media] == rec.media_sha256
+
+
+def test_store_evidence_rejects_bad_fields_by_name(session: Session) -> None:
+    rec = evidence_record()
+    rec.captured_at = datetime(2026, 11, 2, 10, 0)  # naive
+    with pytest.raises(EvidenceError, match="captured_at"):
+        store_evidence(session, rec)
+    rec = evidence_record()
+    rec.lat = 123.0
+    with pytest.raises(EvidenceError, match=r"lat 123\.0"):
+        store_evidence(session, rec)
+    rec = evidence_record()
+    rec.media_sha256 = ["not-a-hash"]
+    with pytest.raises(EvidenceError, match="sha256"):
+        store_evidence(session, rec)
+
+
+def test_dead_letter_keeps_payload_and_reason(session: Session) -> None:
+    payload = b"\x00\xffnot json"
+    i = store_dead_letter(session, "fieldpatrol/v1/s/v/evidence", payload, "bad signature")
+    session.commit()
+    row = session.get(DeadLetter, i)
+    assert row is not None and row.payload == payload and row.reason == "bad signature"
+    with pytest.raises(EvidenceError, match="reason"):
+        store_dead_letter(session, "t", b"x", "")
+
+
+def test_concurrent_duplicate_ingest_stores_once(engine: Engine) -> None:
+    """Two workers receive the same message at once (QoS 1 redelivery): one row, one True."""
+    rec = evidence_record(evidence_id="ev-race")
+    factory = session_factory(engine)
+    results: list[bool] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def worker() -> None:
+        try:
+            with factory() as s:
+                barrier.wait(timeout=10)
+                results.append(store_evidence(s, rec))
+                s.commit()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    with factory() as s:
+        assert s.scalar(select(func.count()).select_from(Evidence)) == 1
+        assert s.scalar(select(func.count()).select_from(EvidenceMedia)) == 1
+    assert errors == []
+    assert sorted(results) == [False, False, False, True]
+
+
+def test_media_links_keep_order_and_drop_repeats(session: Session) -> None:
+    rec = evidence_record()
+    a, b = "a" * 64, "b" * 64
+    rec.media_sha256 = [b, a, b]
+    store_evidence(session, rec)
+    session.commit()
+    row = session.get(Evidence, rec.id)
+    assert row is not None
+    assert [m.sha256 for m in row.media] == [b, a]
+
+
+def test_times_read_back_as_utc(session: Session) -> None:
+    tz8 = datetime(2026, 11, 2, 10, 30, tzinfo=UTC)
+    rec = evidence_record(captured_at=tz8.astimezone(ZoneInfo("Asia/Shanghai")))
+    store_evidence(session, rec)
+    session.commit()
+    session.expire_all()
+    row = session.get(Evidence, rec.id)
+    assert row is not None
+    assert row.captured_at == tz8
+    assert row.captured_at.utcoffset() == timedelta(0)
