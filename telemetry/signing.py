@@ -57,10 +57,10 @@ class DeviceKey:
 
     def __init__(self, private_key: Ed25519PrivateKey) -> None:
         self._key = private_key
-        self.public_key_bytes: bytes = private_key.public_key().public_bytes(
+        self._public = private_key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
-        self.key_id: str = key_id_for(self.public_key_bytes)
+        self.key_id: str = key_id_for(self._public)
 
     @classmethod
     def generate(cls) -> "DeviceKey":
@@ -95,6 +95,10 @@ class DeviceKey:
         path.with_name(path.name + ".pub").write_bytes(self.public_pem())
         return path
 
+    def public_key_bytes(self) -> bytes:
+        """The raw 32-byte public key (what :func:`verify` and the gateway registry take)."""
+        return self._public
+
     def public_pem(self) -> bytes:
         """The public key as a PEM block."""
         return self._key.public_key().public_bytes(
@@ -104,7 +108,7 @@ class DeviceKey:
     @property
     def public_key_b64(self) -> str:
         """The raw public key in base64 (what the gateway's device registry stores)."""
-        return base64.b64encode(self.public_key_bytes).decode("ascii")
+        return base64.b64encode(self._public).decode("ascii")
 
     def sign_bytes(self, data: bytes) -> bytes:
         """Sign arbitrary bytes (raw 64-byte signature)."""

@@ -18,7 +18,7 @@ def test_signed_message_verifies_after_wire_round_trip(evidence: Factory) -> Non
     signed = key.sign(evidence())
     assert signed.key_id == key.key_id
     received = parse_evidence(signed.to_json())
-    verify(received, key.public_key_bytes)
+    verify(received, key.public_key_bytes())
 
 
 @pytest.mark.parametrize(
@@ -35,21 +35,21 @@ def test_tampering_is_detected(change: dict[str, object], evidence: Factory) -> 
     signed = key.sign(evidence())
     tampered = signed.model_copy(update=change)
     with pytest.raises(SignatureError, match="does not match"):
-        verify(tampered, key.public_key_bytes)
+        verify(tampered, key.public_key_bytes())
 
 
 def test_other_key_unsigned_and_garbage_signatures_refused(evidence: Factory) -> None:
     key, other = DeviceKey.generate(), DeviceKey.generate()
     signed = key.sign(evidence())
     with pytest.raises(SignatureError, match="does not match"):
-        verify(signed, other.public_key_bytes)
+        verify(signed, other.public_key_bytes())
     with pytest.raises(SignatureError, match="not signed"):
-        verify(evidence(), key.public_key_bytes)
+        verify(evidence(), key.public_key_bytes())
     with pytest.raises(SignatureError, match="base64"):
-        verify(signed.model_copy(update={"signature": "!!"}), key.public_key_bytes)
+        verify(signed.model_copy(update={"signature": "!!"}), key.public_key_bytes())
     short = base64.b64encode(b"x" * 10).decode()
     with pytest.raises(SignatureError, match="10 bytes"):
-        verify(signed.model_copy(update={"signature": short}), key.public_key_bytes)
+        verify(signed.model_copy(update={"signature": short}), key.public_key_bytes())
 
 
 def test_key_file_round_trip_and_permissions(tmp_path: Path, evidence: Factory) -> None:
@@ -57,10 +57,10 @@ def test_key_file_round_trip_and_permissions(tmp_path: Path, evidence: Factory) 
     path = key.save(tmp_path / "keys" / "uav-1.pem")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     again = DeviceKey.load(path)
-    assert again.public_key_bytes == key.public_key_bytes
+    assert again.public_key_bytes() == key.public_key_bytes()
     pub_pem = (tmp_path / "keys" / "uav-1.pem.pub").read_bytes()
-    assert load_public_key(pub_pem) == key.public_key_bytes
-    assert load_public_key(key.public_key_b64) == key.public_key_bytes
+    assert load_public_key(pub_pem) == key.public_key_bytes()
+    assert load_public_key(key.public_key_b64) == key.public_key_bytes()
     verify(again.sign(evidence()), load_public_key(pub_pem))
 
 
