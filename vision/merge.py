@@ -1,0 +1,213 @@
+"""Merging: the same object seen in many frames and passes becomes one suspected violation.
+
+Detections are clustered by class and ground distance (single linkage: a detection joins the
+nearest same-class cluster whose position is within ``distance_m``, and clusters that grow
+into each other are joined). Each cluster keeps every frame that saw it and picks a best
+frame: the highest confidence, preferring views near nadir, where the object is least
+foreshortened and its pin most accurate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vision.classes import VIOLATION_CLASSES
+from vision.detector import Box
+from vision.errors import VisionError
+from vision.georef import GroundFix
+
+__all__ = ["Merger", "Observation", "Suspect", "local_distance_m"]
+
+_EARTH_R = 6_371_008.8
+
+
+def _offset_m(lon0: float, lat0: float, lon: float, lat: float) -> tuple[float, float]:
+    """(east, north) metres from (lon0, lat0): equirectangular, millimetre-true over 1 km."""
+    k = math.radians(1.0) * _EARTH_R
+    return (lon - lon0) * k * math.cos(math.radians((lat + lat0) / 2.0)), (lat - lat0) * k
+
+
+def local_distance_m(lon0: float, lat0: float, lon: float, lat: float) -> float:
+    """Ground distance in metres between two nearby WGS84 points."""
+    return math.hypot(*_offset_m(lon0, lat0, lon, lat))
+
+
+def _size_m(ring: list[tuple[float, float]]) -> float:
+    """Longest side of a footprint quadrilateral, in metres."""
+    sides = [
+        local_distance_m(ring[i][0], ring[i][1], ring[i + 1][0], ring[i + 1][1])
+        for i in range(len(ring) - 1)
+    ]
+    return max(sides) if sides else 0.0
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One detection of a suspect in one frame."""
+
+    frame_id: str
+    pose: Any  # telemetry.contract.CameraPose
+    box: Box
+    fix: GroundFix
+    off_nadir_deg: float
+
+    @property
+    def score(self) -> float:
+        """Best-frame ranking: confidence, discounted by how oblique the view is."""
+        return self.box.confidence * math.cos(math.radians(min(self.off_nadir_deg, 80.0))) ** 0.5
+
+
+@dataclass
+class Suspect:
+    """A suspected violation: one object on the ground, with every frame that saw it."""
+
+    class_name: str
+    observations: list[Observation] = field(default_factory=list)
+
+    @property
+    def lon(self) -> float:
+        return self._position()[0]
+
+    @property
+    def lat(self) -> float:
+        return self._position()[1]
+
+    def _position(self) -> tuple[float, float]:
+        # Confidence-weighted mean: pins from weak, oblique detections count for less.
+        w = [o.score for o in self.observations]
+        total = sum(w) or 1.0
+        lon = sum(o.fix.lon * wi for o, wi in zip(self.observations, w, strict=True)) / total
+        lat = sum(o.fix.lat * wi for o, wi in zip(self.observations, w, strict=True)) / total
+        return lon, lat
+
+    @property
+    def best(self) -> Observation:
+        """The frame that shows it best (highest confidence, nearest nadir)."""
+        return max(self.observations, key=lambda o: o.score)
+
+    @property
+    def best_frame(self) -> str:
+        return self.best.frame_id
+
+    @property
+    def frames(self) -> list[str]:
+        """Every frame that saw it, in the order they were added, without repeats."""
+        return list(dict.fromkeys(o.frame_id for o in self.observations))
+
+    @property
+    def confidence(self) -> float:
+        """The highest confidence any frame gave it."""
+        return max(o.box.confidence for o in self.observations)
+
+    @property
+    def uncertainty_m(self) -> float:
+        """Uncertainty of the merged pin: the best single fix's, shrunk by repeat views."""
+        best = min(o.fix.uncertainty_m for o in self.observations)
+        return best / math.sqrt(min(len(self.observations), 4))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (for ``patrol vision detect --json`` and reports)."""
+        return {
+            "class_name": self.class_name,
+            "lon": self.lon,
+            "lat": self.lat,
+            "confidence": round(self.confidence, 4),
+            "best_frame": self.best_frame,
+            "frames": self.frames,
+            "uncertainty_m": round(self.uncertainty_m, 2),
+        }
+
+
+class Merger:
+    """Collects georeferenced detections frame by frame and yields suspects.
+
+    ``distance_m`` is how far apart two detections of one class may lie and still be one
+    object (a few times the pin uncertainty). Detections smaller on the ground than their
+    class's ``min_size_m`` are dropped when ``apply_min_size`` is set; suspects seen in fewer
+    than ``min_frames`` frames are not reported.
+    """
+
+    def __init__(
+        self,
+        distance_m: float = 8.0,
+        min_frames: int = 1,
+        apply_min_size: bool = True,
+    ) -> None:
+        if not distance_m > 0:
+            raise VisionError(f"distance_m: {distance_m} must be > 0 (metres on the ground)")
+        if min_frames < 1:
+            raise VisionError(f"min_frames: {min_frames} must be >= 1")
+        self.distance_m = float(distance_m)
+        self.min_frames = int(min_frames)
+        self.apply_min_size = apply_min_size
+        self._min_size = {c.name: c.min_size_m for c in VIOLATION_CLASSES}
+        self._clusters: list[Suspect] = []
+        self.dropped_small = 0
+
+    def add(
+        self,
+        frame_id: str,
+        pose: Any,
+        boxes_with_ground: Iterable[tuple[Box, GroundFix]],
+    ) -> list[Suspect]:
+        """Add one frame's detections; returns the suspects they joined or started."""
+        touched: list[Suspect] = []
+        for box, fix in boxes_with_ground:
+            if self.apply_min_size and _size_m(fix.footprint) < self._min_size.get(
+                box.class_name, 0.0
+            ):
+                self.dropped_small += 1
+                continue
+            horiz = local_distance_m(pose.lon, pose.lat, fix.lon, fix.lat)
+            height = max(float(pose.alt_agl_m), 1e-3)
+            obs = Observation(
+                frame_id=frame_id,
+                pose=pose,
+                box=box,
+                fix=fix,
+                off_nadir_deg=math.degrees(math.atan2(horiz, height)),
+            )
+            target = self._nearest(box.class_name, fix.lon, fix.lat)
+            if target is None:
+                target = Suspect(class_name=box.class_name)
+                self._clusters.append(target)
+            target.observations.append(obs)
+            self._absorb(target)
+            if target not in touched:
+                touched.append(target)
+        return touched
+
+    def _nearest(self, class_name: str, lon: float, lat: float) -> Suspect | None:
+        best: Suspect | None = None
+        best_d = self.distance_m
+        for s in self._clusters:
+            if s.class_name != class_name:
+                continue
+            d = local_distance_m(s.lon, s.lat, lon, lat)
+            if d <= best_d:
+                best, best_d = s, d
+        return best
+
+    def _absorb(self, target: Suspect) -> None:
+        """Join clusters the grown ``target`` now reaches (one object seen from two passes)."""
+        changed = True
+        while changed:
+            changed = False
+            for other in self._clusters:
+                if other is target or other.class_name != target.class_name:
+                    continue
+                if local_distance_m(target.lon, target.lat, other.lon, other.lat) <= (
+                    self.distance_m
+                ):
+                    target.observations.extend(other.observations)
+                    self._clusters.remove(other)
+                    changed = True
+                    break
+
+    def suspects(self) -> list[Suspect]:
+        """The suspected violations so far, most confident first."""
+        out = [s for s in self._clusters if len(s.frames) >= self.min_frames]
+        return sorted(out, key=lambda s: -s.confidence)
