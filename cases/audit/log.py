@@ -1,0 +1,331 @@
+"""Appending to the audit log and reading its Merkle tree back from the database.
+
+:func:`append` is the one narrow interface every package calls; :class:`AuditWriter`
+batches many appends in one transaction for ingest. Appends lock the single
+``audit_state`` row (``UPDATE ... RETURNING``), which serialises concurrent appenders on
+PostgreSQL and takes the write lock at once on SQLite, so leaf indexes never collide.
+Roots and proofs read ``O(log n)`` stored complete-subtree hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, event, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from cases.audit import merkle
+from cases.audit.canonical import canonical_json, entry_json, format_time
+from cases.audit.errors import AuditError
+from cases.audit.models import AuditEntry, AuditNode, AuditState
+
+STATE_ID = 1
+_WRITER_KEY = "cases.audit.writer"
+_LIMITS = {"actor": 200, "action": 100, "subject": 300}
+
+_entries = cast(Table, AuditEntry.__table__)
+_nodes = cast(Table, AuditNode.__table__)
+_state = cast(Table, AuditState.__table__)
+
+
+def _check_text(field: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise AuditError(f"{field}={value!r}: give a non-empty string (who/what/which)")
+    if len(value) > _LIMITS[field]:
+        raise AuditError(
+            f"{field} is {len(value)} characters, at most {_LIMITS[field]}: put details in "
+            "the payload"
+        )
+    return value
+
+
+def split_peaks(blob: bytes) -> list[bytes]:
+    """The stored right-edge subtree hashes, largest first."""
+    return [blob[i : i + merkle.HASH_SIZE] for i in range(0, len(blob), merkle.HASH_SIZE)]
+
+
+def _lock_state(session: Session) -> tuple[int, list[bytes]]:
+    """Take the append lock and read (size, peaks); creates the state row if missing."""
+    row = session.execute(
+        update(_state)
+        .where(_state.c.id == STATE_ID)
+        .values(updated_at=datetime.now(UTC))
+        .returning(_state.c.size, _state.c.peaks)
+    ).first()
+    if row is None:
+        session.execute(
+            insert(_state).values(id=STATE_ID, size=0, peaks=b"", updated_at=datetime.now(UTC))
+        )
+        return 0, []
+    return int(row.size), split_peaks(bytes(row.peaks))
+
+
+class AuditWriter:
+    """Batches appends to the audit log inside the caller's transaction.
+
+    Use as a context manager around an ingest loop; rows are written every
+    ``batch_size`` appends, at ``flush()``, at exit and just before the session commits.
+    While a writer is open on a session, :func:`append` on that session goes through it.
+    """
+
+    def __init__(self, session: Session, batch_size: int = 5000) -> None:
+        if batch_size < 1:
+            raise AuditError(f"batch_size={batch_size}: give a positive number of entries")
+        self.session = session
+        self.batch_size = batch_size
+        self._size: int | None = None
+        self._peaks: list[bytes] = []
+        self._rows: list[dict[str, Any]] = []
+        self._node_rows: list[dict[str, Any]] = []
+        self._open = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def __enter__(self) -> AuditWriter:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.flush()
+        self.close()
+
+    def open(self) -> None:
+        """Register on the session (flush before commit, forget state after commit/rollback)."""
+        if self._open:
+            return
+        if self.session.info.get(_WRITER_KEY) is not None:
+            raise AuditError("an AuditWriter is already open on this session: use that one")
+        self.session.info[_WRITER_KEY] = self
+        event.listen(self.session, "before_commit", self._before_commit)
+        event.listen(self.session, "after_commit", self._forget)
+        event.listen(self.session, "after_rollback", self._discard)
+        self._open = True
+
+    def close(self) -> None:
+        """Unregister from the session (unflushed rows are dropped: call flush first)."""
+        if not self._open:
+            return
+        event.remove(self.session, "before_commit", self._before_commit)
+        event.remove(self.session, "after_commit", self._forget)
+        event.remove(self.session, "after_rollback", self._discard)
+        self.session.info.pop(_WRITER_KEY, None)
+        self._open = False
+        self._discard(self.session)
+
+    def _before_commit(self, _session: Session) -> None:
+        self.flush()
+
+    def _forget(self, _session: Session) -> None:
+        # Another process may append once our transaction ends: re-read state next time.
+        self._size = None
+        self._peaks = []
+
+    def _discard(self, _session: Session) -> None:
+        self._rows.clear()
+        self._node_rows.clear()
+        self._forget(_session)
+
+    # -- appending ---------------------------------------------------------------------
+
+    def append(self, actor: str, action: str, subject: str, payload: Mapping[str, Any]) -> int:
+        """Record one event; returns its leaf index (the entry id)."""
+        _check_text("actor", actor)
+        _check_text("action", action)
+        _check_text("subject", subject)
+        if not isinstance(payload, Mapping):
+            raise AuditError(
+                f"payload is a {type(payload).__name__}: give a dict of the event's details"
+            )
+        payload_text = canonical_json(dict(payload))
+        if self._size is None:
+            self._size, self._peaks = _lock_state(self.session)
+        index = self._size
+        now = datetime.now(UTC)
+        digest = hashlib.sha256(payload_text.encode("utf-8")).hexdigest()
+        text = entry_json(index, format_time(now), actor, action, subject, digest)
+        leaf = merkle.leaf_hash(text.encode("utf-8"))
+        self._rows.append(
+            {
+                "id": index,
+                "time": now,
+                "actor": actor,
+                "action": action,
+                "subject": subject,
+                "payload": payload_text,
+                "payload_sha256": digest,
+                "entry": text,
+                "leaf_hash": leaf,
+            }
+        )
+        # Merge equal-sized subtrees on the right edge, storing each completed node.
+        peaks, carry, level, pos = self._peaks, leaf, 0, index
+        while pos & 1:
+            carry = merkle.node_hash(peaks.pop(), carry)
+            level += 1
+            pos >>= 1
+            self._node_rows.append({"level": level, "idx": pos, "hash": carry})
+        peaks.append(carry)
+        self._size = index + 1
+        if len(self._rows) >= self.batch_size:
+            self.flush()
+        return index
+
+    def flush(self) -> None:
+        """Write the buffered entries, tree nodes and the new tree state."""
+        if not self._rows:
+            return
+        session = self.session
+        session.execute(insert(_entries), self._rows)
+        if self._node_rows:
+            session.execute(insert(_nodes), self._node_rows)
+        session.execute(
+            update(_state)
+            .where(_state.c.id == STATE_ID)
+            .values(size=self._size, peaks=b"".join(self._peaks), updated_at=datetime.now(UTC))
+        )
+        self._rows.clear()
+        self._node_rows.clear()
+
+    @property
+    def size(self) -> int | None:
+        """The tree size including buffered entries (None before the first append)."""
+        return self._size
+
+
+def active_writer(session: Session) -> AuditWriter | None:
+    """The AuditWriter open on ``session``, if any."""
+    writer = session.info.get(_WRITER_KEY)
+    return writer if isinstance(writer, AuditWriter) else None
+
+
+def flush_pending(session: Session) -> None:
+    """Write what an open AuditWriter still buffers, so queries see every entry."""
+    writer = active_writer(session)
+    if writer is not None:
+        writer.flush()
+
+
+def append(
+    session: Session, actor: str, action: str, subject: str, payload: Mapping[str, Any]
+) -> AuditEntry:
+    """Append one entry to the audit log in the caller's transaction and return it.
+
+    ``actor`` is who acted (``user:alice``, ``vehicle:uav-1``, ``system:gateway``),
+    ``action`` what was done (``case.file``, ``evidence.received``), ``subject`` what it
+    was done to (``case:12``, ``evidence:E-1``), ``payload`` the details (JSON values).
+    The entry commits or rolls back with the caller's own changes.
+    """
+    writer = active_writer(session)
+    if writer is not None:
+        index = writer.append(actor, action, subject, payload)
+        writer.flush()
+    else:
+        with AuditWriter(session, batch_size=1) as one:
+            index = one.append(actor, action, subject, payload)
+    entry = session.get(AuditEntry, index)
+    if entry is None:  # pragma: no cover - we just inserted it in this transaction
+        raise AuditError(f"audit entry {index} vanished right after it was written")
+    return entry
+
+
+def state(session: Session) -> tuple[int, list[bytes]]:
+    """The stored tree size and right-edge hashes (no lock; read-only)."""
+    flush_pending(session)
+    row = session.execute(
+        select(_state.c.size, _state.c.peaks).where(_state.c.id == STATE_ID)
+    ).first()
+    if row is None:
+        return 0, []
+    return int(row.size), split_peaks(bytes(row.peaks))
+
+
+def count(session: Session) -> int:
+    """How many entries the audit log holds."""
+    return state(session)[0]
+
+
+def fetch_nodes(session: Session, keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """Stored complete-subtree hashes for ``(level, index)`` keys (level 0 = leaf hashes)."""
+    found: dict[tuple[int, int], bytes] = {}
+    leaves = sorted(i for level, i in keys if level == 0)
+    if leaves:
+        for row in session.execute(
+            select(_entries.c.id, _entries.c.leaf_hash).where(_entries.c.id.in_(leaves))
+        ):
+            found[(0, int(row.id))] = bytes(row.leaf_hash)
+    by_level: dict[int, list[int]] = {}
+    for level, i in keys:
+        if level > 0:
+            by_level.setdefault(level, []).append(i)
+    if by_level:
+        cond = or_(
+            *(and_(_nodes.c.level == lv, _nodes.c.idx.in_(ix)) for lv, ix in by_level.items())
+        )
+        query = select(_nodes.c.level, _nodes.c.idx, _nodes.c.hash).where(cond)
+        for node in session.execute(query):
+            found[(int(node.level), int(node.idx))] = bytes(node.hash)
+    missing = keys - found.keys()
+    if missing:
+        level, i = min(missing)
+        raise AuditError(
+            f"audit tree node level {level} index {i} is missing from the database: the log "
+            "is damaged; run `patrol audit verify`"
+        )
+    return found
+
+
+def _two_pass(session: Session, build: Any) -> Any:
+    keys = merkle.needed_nodes(build)
+    found = fetch_nodes(session, keys)
+    return build(lambda level, i: found[(level, i)])
+
+
+def _check_size(session: Session, size: int | None) -> int:
+    current = count(session)
+    if size is None:
+        return current
+    if not 0 <= size <= current:
+        raise AuditError(f"tree size {size} is outside 0..{current} (the log's size)")
+    return size
+
+
+def root_at(session: Session, size: int | None = None) -> bytes:
+    """The Merkle root of the first ``size`` entries (default: the whole log)."""
+    current, peaks = state(session)
+    if size is None or size == current:
+        return merkle.root_from_peaks(peaks)
+    size = _check_size(session, size)
+    if size == 0:
+        return merkle.EMPTY_ROOT
+    result: bytes = _two_pass(session, lambda node: merkle.range_hash(node, 0, size))
+    return result
+
+
+def inclusion_proof(session: Session, index: int, size: int | None = None) -> list[bytes]:
+    """The audit path of entry ``index`` in the tree of ``size`` entries (default: all)."""
+    size = _check_size(session, size)
+    if not 0 <= index < size:
+        raise AuditError(f"entry {index} is not in a log of {size} entries")
+    result: list[bytes] = _two_pass(session, lambda node: merkle.inclusion_path(node, index, size))
+    return result
+
+
+def consistency_proof(session: Session, first: int, second: int | None = None) -> list[bytes]:
+    """The consistency proof from tree size ``first`` to ``second`` (default: all)."""
+    second = _check_size(session, second)
+    if not 0 <= first <= second:
+        raise AuditError(f"first size {first} must be between 0 and the second size {second}")
+    result: list[bytes] = _two_pass(
+        session, lambda node: merkle.consistency_path(node, first, second)
+    )
+    return result
