@@ -172,7 +172,8 @@ class StatusMessage(_Message):
 def parse_evidence(payload: bytes | str) -> EvidenceMessage:
     """Parse an evidence payload; raise :class:`ContractError` with a readable reason."""
     try:
-        data = json.loads(payload)
+        text = payload.decode("utf-8") if isinstance(payload, bytes | bytearray) else payload
+        data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ContractError(f"evidence payload is not JSON: {exc}") from exc
     if not isinstance(data, dict):

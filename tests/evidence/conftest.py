@@ -1,11 +1,18 @@
 """Shared helpers for the evidence-pipeline tests: message factories."""
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
+from cases.db import make_engine, session_factory, upgrade
+from gateway.devices import register_device
+from gateway.ingest.broker import MosquittoProcess, free_port, write_plain_config
 from telemetry.contract import CameraPose, Detection, EvidenceMessage, MediaRef
+from telemetry.signing import DeviceKey
 
 T0 = datetime(2026, 11, 27, 10, 0, 0, 123456, tzinfo=UTC)
 
@@ -40,3 +47,64 @@ def make_evidence(**over: object) -> EvidenceMessage:
 def evidence() -> Callable[..., EvidenceMessage]:
     """A factory of valid, unsigned evidence messages; keyword arguments override fields."""
     return make_evidence
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """A fresh SQLite case database at head."""
+    url = f"sqlite:///{tmp_path / 'fieldpatrol.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the fresh case database."""
+    engine = make_engine(db_url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[MosquittoProcess]:
+    """Our own Mosquitto on a free port (persistent, anonymous, localhost only)."""
+    port = free_port()
+    proc = MosquittoProcess(write_plain_config(tmp_path / "broker", port), port)
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def device_key(sessions: sessionmaker[Session]) -> DeviceKey:
+    """A key of vehicle ``uav-1``, enrolled at the gateway."""
+    key = DeviceKey.generate()
+    with sessions() as session:
+        register_device(session, "uav-1", key.public_key_bytes())
+        session.commit()
+    return key
+
+
+def signed_item(
+    key: DeviceKey, seq: int, *, vehicle_id: str = "uav-1", site_id: str = "site-1",
+    blob: bytes | None = None, id_prefix: str = "ev",
+) -> tuple[EvidenceMessage, dict[str, bytes]]:  # fmt: skip
+    """A signed evidence item ``{id_prefix}-{vehicle}-{seq}`` with one small JPEG-like blob."""
+    blob = blob if blob is not None else b"\xff\xd8\xff" + f"{vehicle_id}-{seq}".encode() * 8
+    sha = hashlib.sha256(blob).hexdigest()
+    msg = make_evidence(
+        id=f"{id_prefix}-{vehicle_id}-{seq}",
+        sequence=seq,
+        vehicle_id=vehicle_id,
+        site_id=site_id,
+        # spread over ~1 km so that items open different cases, as real sightings would
+        lat=30.25 + (seq % 97) * 0.0001,
+        media=(MediaRef(sha256=sha, size_bytes=len(blob)),),
+    )
+    return key.sign(msg), {sha: blob}
+
+
+@pytest.fixture
+def item() -> Callable[..., tuple[EvidenceMessage, dict[str, bytes]]]:
+    """Factory of signed evidence items with media (see :func:`signed_item`)."""
+    return signed_item

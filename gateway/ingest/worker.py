@@ -1,0 +1,338 @@
+"""The MQTT side of the ingest: a paho consumer that acknowledges only after the commit.
+
+One :class:`IngestWorker` holds one MQTT 5 persistent session (clean start off, session
+expiry set) with manual acknowledgement. Messages go from paho's network thread to a
+processing thread, which handles them in batches: one database transaction per batch, media
+files synced before it, and PUBACKs sent only after the commit. A crash at any point
+leaves every unacknowledged message with the broker, which delivers it again; the
+:class:`~gateway.ingest.processor.Processor` is idempotent, so that only costs time.
+
+Evidence whose media are not in the store yet is held (not acknowledged) and retried until
+``media_wait_s`` has passed, then dead-lettered as ``media_missing``. Several workers split
+the stream with a shared subscription (``share="ingest"`` → ``$share/ingest/...``).
+"""
+
+import logging
+import queue
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from cases.audit import AuditWriter
+from cases.models import Device
+from gateway.ingest.metrics import IngestMetrics
+from gateway.ingest.processor import Outcome, Processor
+from gateway.media import MediaStore
+from telemetry.contract import subscription_for
+
+log = logging.getLogger(__name__)
+
+SessionFactory = Callable[[], Session]
+
+
+class IngestError(RuntimeError):
+    """The ingest could not start (broker unreachable, subscription refused)."""
+
+
+@dataclass
+class _Item:
+    gen: int  # connection generation the message arrived on
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    received: float
+    deadline: float = 0.0  # for evidence waiting for media
+
+
+class IngestWorker:
+    """Consume evidence and media from the broker at ``host:port`` into the case record.
+
+    ``session_factory`` makes sessions of the case database; ``media_dir`` is the media
+    store root. ``client_id`` must be stable across restarts (it names the persistent
+    session that keeps unacknowledged messages while the worker is down).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        session_factory: SessionFactory,
+        media_dir: str | Path,
+        client_id: str = "fieldpatrol-ingest",
+        *,
+        share: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        tls_ca: str | Path | None = None,
+        tls_cert: str | Path | None = None,
+        tls_key: str | Path | None = None,
+        session_expiry_s: int = 7 * 24 * 3600,
+        receive_maximum: int = 1000,
+        batch_max: int = 500,
+        media_wait_s: float = 30.0,
+        attach: bool = True,
+        metrics: IngestMetrics | None = None,
+        keepalive_s: int = 15,
+    ) -> None:
+        self.host, self.port, self.client_id = host, port, client_id
+        self.sessions = session_factory
+        self.media = MediaStore(media_dir)
+        self.metrics = metrics or IngestMetrics()
+        self.processor = Processor(self.media, self.metrics, attach=attach)
+        self.share = share
+        self.session_expiry_s = session_expiry_s
+        self.receive_maximum = receive_maximum
+        self.batch_max = batch_max
+        self.media_wait_s = media_wait_s
+        self.keepalive_s = keepalive_s
+        self._queue: queue.Queue[_Item] = queue.Queue()
+        self._waiting: list[_Item] = []
+        self._gen = 0
+        self._stopping = threading.Event()
+        self._subscribed = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._connect_error: str | None = None
+        self.last_error: str | None = None
+
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        client.reconnect_delay_set(min_delay=1, max_delay=5)
+        if username is not None:
+            client.username_pw_set(username, password)
+        if tls_ca is not None:
+            client.tls_set(
+                ca_certs=str(tls_ca),
+                certfile=str(tls_cert) if tls_cert else None,
+                keyfile=str(tls_key) if tls_key else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        self._client = client
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    @property
+    def subscriptions(self) -> list[str]:
+        """The topic filters this worker subscribes to."""
+        return [
+            subscription_for("evidence", share=self.share),
+            subscription_for("media", share=self.share),
+        ]
+
+    def start(self, wait: bool = True, timeout: float = 10.0) -> None:
+        """Connect, subscribe and start processing.
+
+        With ``wait`` (default), return only once the subscriptions are acknowledged, so
+        that nothing published afterwards can miss the ingest; raise :class:`IngestError`
+        after ``timeout`` seconds.
+        """
+        if self._thread is not None:
+            raise IngestError(f"ingest worker {self.client_id} is already started")
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.session_expiry_s
+        props.ReceiveMaximum = self.receive_maximum
+        self._client.connect_async(
+            self.host, self.port, keepalive=self.keepalive_s, clean_start=False, properties=props
+        )
+        self._client.loop_start()
+        self._thread = threading.Thread(
+            target=self._run, name=f"ingest-{self.client_id}", daemon=True
+        )
+        self._thread.start()
+        if wait and not self._subscribed.wait(timeout):
+            why = self._connect_error or "no answer"
+            self.stop(timeout=2)
+            raise IngestError(
+                f"ingest worker {self.client_id} could not subscribe at {self.host}:{self.port} "
+                f"within {timeout:.0f} s ({why}); check the broker and its credentials"
+            )
+
+    def wait_ready(self, timeout: float) -> bool:
+        """True once subscribed (waits up to ``timeout`` seconds)."""
+        return self._subscribed.wait(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the batch in hand, then disconnect; unacknowledged messages stay queued."""
+        if self._thread is None:
+            return
+        self._stopping.set()
+        self._thread.join(timeout)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._thread = None
+
+    def __enter__(self) -> "IngestWorker":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def backlog(self) -> int:
+        """Messages received but not yet committed (queued plus waiting for media)."""
+        return self._queue.qsize() + len(self._waiting)
+
+    # -- paho callbacks (network thread) ------------------------------------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            self._connect_error = f"connection refused: {reason_code}"
+            log.error("ingest %s: %s", self.client_id, self._connect_error)
+            return
+        # Messages of an earlier connection must not be acked on this one (ids may clash).
+        self._gen += 1
+        client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.subscriptions])
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        failed = [str(rc) for rc in reason_codes if rc.is_failure]
+        if failed:
+            self._connect_error = f"subscription refused: {', '.join(failed)}"
+            log.error("ingest %s: %s", self.client_id, self._connect_error)
+            return
+        self._subscribed.set()
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self.metrics.count("disconnects")
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._queue.put(
+            _Item(self._gen, msg.mid, msg.qos, msg.topic, bytes(msg.payload), time.monotonic())
+        )
+
+    # -- processing thread --------------------------------------------------------------------
+
+    def _take_batch(self) -> list[_Item]:
+        batch: list[_Item] = []
+        try:
+            batch.append(self._queue.get(timeout=0.1))
+        except queue.Empty:
+            return batch
+        while len(batch) < self.batch_max:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _run(self) -> None:
+        retry: list[_Item] = []
+        last_waiting_check = 0.0
+        while not self._stopping.is_set():
+            batch = retry or self._take_batch()
+            retry = []
+            now = time.monotonic()
+            # Evidence held for its media: try again when media came in, or now and then.
+            if self._waiting and (
+                any("/media/" in i.topic for i in batch) or now - last_waiting_check > 0.25
+            ):
+                last_waiting_check = now
+                batch = self._waiting + batch
+                self._waiting = []
+            if not batch:
+                continue
+            try:
+                outcomes = self._commit(batch)
+            except DBAPIError as exc:
+                # Database unavailable or locked: nothing was committed, nothing is acked.
+                self.last_error = f"database: {exc}"
+                log.warning("ingest %s: batch rolled back, retrying: %s", self.client_id, exc)
+                self.metrics.count("batch_retries")
+                retry = batch
+                self._stopping.wait(0.5)
+                continue
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("ingest %s: batch failed, retrying", self.client_id)
+                self.metrics.count("batch_retries")
+                retry = batch
+                self._stopping.wait(0.5)
+                continue
+            done = time.monotonic()
+            for item, outcome in zip(batch, outcomes, strict=True):
+                if outcome.final:
+                    self._ack(item)
+                    if outcome.status in ("stored", "duplicate"):
+                        self.metrics.latency((done - item.received) * 1000.0)
+                else:
+                    if not item.deadline:
+                        item.deadline = item.received + self.media_wait_s
+                    self._waiting.append(item)
+
+    def _commit(self, batch: list[_Item]) -> list[Outcome]:
+        now = time.monotonic()
+        outcomes: list[Outcome] = []
+        with self.sessions() as session, AuditWriter(session):
+            for item in batch:
+                final = bool(item.deadline) and now >= item.deadline
+                outcome = self.processor.process(
+                    session, item.topic, item.payload, final_attempt=final
+                )
+                outcomes.append(outcome)
+            for vehicle, seq in self._stored_sequences(outcomes).items():
+                session.execute(
+                    update(Device)
+                    .where(Device.vehicle_id == vehicle, Device.last_seq < seq)
+                    .values(last_seq=seq)
+                )
+            # Media files must be on disk before the rows that point to them are committed.
+            if any(o.status == "media" for o in outcomes):
+                self.media.sync()
+            session.commit()
+        return outcomes
+
+    @staticmethod
+    def _stored_sequences(outcomes: list[Outcome]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for o in outcomes:
+            if o.status == "stored" and o.vehicle_id is not None and o.sequence is not None:
+                out[o.vehicle_id] = max(o.sequence, out.get(o.vehicle_id, -1))
+        return out
+
+    def _ack(self, item: _Item) -> None:
+        if item.qos == 0 or item.gen != self._gen:
+            return  # QoS 0 needs no ack; an old connection's message will come again
+        self._client.ack(item.mid, item.qos)

@@ -1,0 +1,124 @@
+"""Content-addressed media store: each blob lives at ``<root>/ab/cd/<sha256>``.
+
+A blob is written to a temporary file and renamed into place, so a crash never leaves a
+partial file under a digest name. Writes are not fsynced one by one: the ingest calls
+:meth:`MediaStore.sync` once per batch, before it commits the database rows that point to
+the files and before it acknowledges the messages (one filesystem sync instead of hundreds).
+The ``media`` table row keeps the path relative to the store root.
+"""
+
+import ctypes
+import ctypes.util
+import hashlib
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from cases.models import Media, utcnow
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+class MediaError(ValueError):
+    """A blob does not match its digest, or a digest is not a SHA-256."""
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    """Where a blob was put and whether it was new."""
+
+    sha256: str
+    path: Path
+    size: int
+    new: bool
+
+
+def sniff_content_type(data: bytes) -> str:
+    """Guess the MIME type of a blob from its first bytes (images and video we expect)."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data[4:8] == b"ftyp":
+        return "video/mp4"
+    return "application/octet-stream"
+
+
+class MediaStore:
+    """Blobs on disk under ``root``, addressed by their SHA-256."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def relative_path(self, sha256: str) -> Path:
+        """Path of a blob relative to the root (what the database stores)."""
+        if not _SHA256.match(sha256):
+            raise MediaError(f"sha256 {sha256!r} is not 64 lower-case hex digits")
+        return Path(sha256[:2]) / sha256[2:4] / sha256
+
+    def path_for(self, sha256: str) -> Path:
+        """Absolute path of a blob (it may not exist)."""
+        return self.root / self.relative_path(sha256)
+
+    def has(self, sha256: str) -> bool:
+        """True if the blob's file exists."""
+        return self.path_for(sha256).is_file()
+
+    def put(self, data: bytes, expected_sha256: str | None = None) -> StoredMedia:
+        """Store ``data``; refuse it if it does not hash to ``expected_sha256``."""
+        digest = hashlib.sha256(data).hexdigest()
+        if expected_sha256 is not None and digest != expected_sha256:
+            raise MediaError(
+                f"media bytes hash to {digest}, not to the announced {expected_sha256}"
+            )
+        path = self.path_for(digest)
+        if path.is_file():
+            return StoredMedia(digest, path, len(data), new=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{digest}.{uuid.uuid4().hex}.tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+        return StoredMedia(digest, path, len(data), new=True)
+
+    def read(self, sha256: str) -> bytes:
+        """The blob's bytes (``FileNotFoundError`` when absent)."""
+        return self.path_for(sha256).read_bytes()
+
+    def verify(self, sha256: str) -> bool:
+        """True if the blob exists and still hashes to its name."""
+        try:
+            data = self.read(sha256)
+        except FileNotFoundError:
+            return False
+        return hashlib.sha256(data).hexdigest() == sha256
+
+    def sync(self) -> None:
+        """Make every blob written so far durable (one ``syncfs`` of the store's filesystem)."""
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            if _libc.syncfs(fd) != 0:
+                os.sync()
+        finally:
+            os.close(fd)
+
+    def record(self, session: Session, stored: StoredMedia, content_type: str) -> bool:
+        """Add the blob's ``media`` row if missing; True if it was added."""
+        if session.get(Media, stored.sha256) is not None:
+            return False
+        session.add(
+            Media(
+                sha256=stored.sha256,
+                size=stored.size,
+                content_type=content_type,
+                path=str(self.relative_path(stored.sha256)),
+                received_at=utcnow(),
+            )
+        )
+        return True

@@ -1,0 +1,155 @@
+"""Ingest logic on a real SQLite case record: store once, refuse with reasons, audit it all."""
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cases import audit
+from cases.models import CaseEvidence, DeadLetter, Device, Evidence
+from gateway.devices import DeviceError, register_device, revoke_device
+from gateway.ingest import IngestMetrics, Processor
+from gateway.media import MediaStore
+from telemetry.contract import EvidenceMessage, topic_for
+from telemetry.signing import DeviceKey
+
+Item = Callable[..., tuple[EvidenceMessage, dict[str, bytes]]]
+Sessions = sessionmaker[Session]
+
+
+def run(
+    processor: Processor, sessions: Sessions, messages: list[tuple[str, bytes]], final: bool = False
+) -> list[str]:
+    with sessions() as session:
+        out = [processor.process(session, t, p, final_attempt=final).status for t, p in messages]
+        session.commit()
+    return out
+
+
+def wire(msg: EvidenceMessage, media: dict[str, bytes]) -> list[tuple[str, bytes]]:
+    out = [(topic_for(msg.site_id, msg.vehicle_id, "media", sha256=s), b) for s, b in media.items()]
+    out.append((topic_for(msg.site_id, msg.vehicle_id, "evidence"), msg.to_json()))
+    return out
+
+
+def dead_reasons(sessions: Sessions) -> list[str]:
+    with sessions() as session:
+        return [d.reason for d in session.scalars(select(DeadLetter).order_by(DeadLetter.id))]
+
+
+@pytest.fixture
+def processor(tmp_path: Path) -> Processor:
+    return Processor(MediaStore(tmp_path / "media"), IngestMetrics())
+
+
+def test_evidence_stored_once_with_media_case_and_audit(
+    processor: Processor, sessions: Sessions, device_key: DeviceKey, item: Item
+) -> None:
+    msg, media = item(device_key, 1)
+    assert run(processor, sessions, wire(msg, media)) == ["media", "stored"]
+    # redelivery (QoS 1 is at least once) changes nothing
+    assert run(processor, sessions, wire(msg, media)) == ["media", "duplicate"]
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Evidence)) == 1
+        row = session.get(Evidence, msg.id)
+        assert row is not None and row.device_seq == 1 and row.signature == msg.signature
+        assert [m.sha256 for m in row.media] == msg.media_sha256
+        assert session.scalar(select(func.count()).select_from(CaseEvidence)) == 1
+        report = audit.verify(session)
+        assert report.ok, report.message
+        actions = [e.action for e in session.scalars(select(audit.AuditEntry))]
+        assert "evidence.received" in actions
+    assert processor.media.verify(msg.media_sha256[0])
+    assert processor.metrics.counts["stored"] == 1
+    assert processor.metrics.counts["duplicates"] == 1
+
+
+def test_evidence_before_media_waits_then_goes_through(
+    processor: Processor, sessions: Sessions, device_key: DeviceKey, item: Item
+) -> None:
+    msg, media = item(device_key, 1)
+    media_msg, evidence_msg = wire(msg, media)
+    assert run(processor, sessions, [evidence_msg]) == ["waiting"]
+    assert run(processor, sessions, [media_msg, evidence_msg]) == ["media", "stored"]
+    # and if it never comes, the last attempt dead-letters it with the reason
+    msg2, _ = item(device_key, 2)
+    assert run(processor, sessions, wire(msg2, {})[-1:], final=True) == ["dead_letter"]
+    assert dead_reasons(sessions)[-1].startswith("media_missing:")
+
+
+def test_each_refusal_is_dead_lettered_with_reason_audit_and_metric(
+    processor: Processor, sessions: Sessions, device_key: DeviceKey, item: Item
+) -> None:
+    good, media = item(device_key, 1)
+    media_topic = wire(good, media)[0][0]
+    run(processor, sessions, wire(good, media))
+    stranger = DeviceKey.generate()
+    forged, _ = item(stranger, 2)  # signed by a key uav-1 was not enrolled with
+    unsigned = good.model_copy(update={"id": "ev-x", "sequence": 3, "signature": None})
+    altered = good.model_copy(update={"id": "ev-y"})  # id changed after signing
+    replay, rmedia = item(device_key, 1, id_prefix="other")  # new id, used sequence
+    ghost_key = DeviceKey.generate()
+    ghost, _ = item(ghost_key, 1, vehicle_id="uav-9")
+    cases = [
+        ("fieldpatrol/v1/site-1/uav-1/bogus", b"{}", "bad_topic"),
+        (wire(good, {})[0][0], b"not json", "malformed"),
+        (wire(good, {})[0][0], b'{"v": 1, "id": "x"}', "malformed"),
+        (media_topic, b"other bytes", "media_hash_mismatch"),
+        (topic_for("site-1", "uav-2", "evidence"), good.to_json(), "topic_mismatch"),
+        (wire(forged, {})[0][0], forged.to_json(), "unknown_key"),
+        (wire(good, {})[0][0], unsigned.to_json(), "bad_signature"),
+        (wire(good, {})[0][0], altered.to_json(), "bad_signature"),
+        (wire(replay, {})[0][0], replay.to_json(), "replayed_sequence"),
+        (wire(ghost, {})[0][0], ghost.to_json(), "unknown_device"),
+    ]
+    run(processor, sessions, wire(replay, rmedia)[:1])
+    before = len(dead_reasons(sessions))
+    statuses = run(processor, sessions, [(t, p) for t, p, _ in cases])
+    assert statuses == ["dead_letter"] * len(cases)
+    reasons = dead_reasons(sessions)[before:]
+    assert [r.split(":", 1)[0] for r in reasons] == [code for _, _, code in cases]
+    assert all(len(r.split(":", 1)[1].strip()) > 10 for r in reasons)  # says what was wrong
+    for code in {c for _, _, c in cases}:
+        assert processor.metrics.dead_letters[code] >= 1
+    with sessions() as session:
+        entries = list(session.scalars(select(audit.AuditEntry)))
+        assert sum(e.action == "ingest.dead_letter" for e in entries) == len(cases)
+        assert audit.verify(session).ok
+        assert session.scalar(select(func.count()).select_from(Evidence)) == 1
+        # the dead letter keeps the payload as received
+        assert session.scalars(select(DeadLetter)).all()[-1].payload == ghost.to_json()
+
+
+def test_revoked_device_and_key_registry(
+    processor: Processor, sessions: Sessions, device_key: DeviceKey, item: Item
+) -> None:
+    with sessions() as session:
+        revoke_device(session, "uav-1")
+        session.commit()
+    msg, media = item(device_key, 1)
+    assert run(processor, sessions, wire(msg, media)) == ["dead_letter", "dead_letter"]
+    assert dead_reasons(sessions)[-1].startswith("revoked_device:")
+    with sessions() as session:
+        with pytest.raises(DeviceError, match="already enrolled"):
+            register_device(session, "uav-1", DeviceKey.generate().public_key_bytes())
+        register_device(session, "uav-1", device_key.public_key_bytes())  # re-activates
+        session.commit()
+    assert run(processor, sessions, wire(msg, media)) == ["media", "stored"]
+    with sessions() as session:
+        assert session.get(Device, "uav-1") is not None
+
+
+def test_media_store_content_addressed(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path)
+    data = b"\xff\xd8\xffhello"
+    sha = hashlib.sha256(data).hexdigest()
+    first = store.put(data, expected_sha256=sha)
+    assert first.new and first.path == tmp_path / sha[:2] / sha[2:4] / sha
+    assert not store.put(data).new
+    store.sync()
+    assert store.verify(sha)
+    first.path.write_bytes(b"changed")
+    assert not store.verify(sha)
