@@ -1,0 +1,1 @@
+"""FieldPatrol tests (a package, so tests/<name>/ never shadows the <name> package)."""
