@@ -40,7 +40,7 @@ from .telemetry import (
     VelocityNed,
 )
 from .url import LinkUrl, parse_url
-from .vehicle import LinkGap, Vehicle, VehicleState
+from .vehicle import FlightReport, LinkGap, Vehicle, VehicleState
 
 __all__ = [
     "ArmedChanged",
@@ -52,6 +52,7 @@ __all__ = [
     "FenceBreach",
     "FenceStatus",
     "FlightMode",
+    "FlightReport",
     "GpsInfo",
     "Landed",
     "Link",

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from pymavlink import mavutil
@@ -94,7 +95,7 @@ class Link:
         self,
         url: str,
         *,
-        tlog_path: str | None = None,
+        tlog_path: str | Path | None = None,
         source_system: int = GCS_SYSTEM_ID,
         source_component: int = GCS_COMPONENT_ID,
         heartbeat_interval_s: float = 1.0,

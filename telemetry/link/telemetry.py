@@ -44,6 +44,12 @@ class Position(Sample):
     alt_amsl_m: float = 0.0
     alt_agl_m: float = 0.0
     heading_deg: float = 0.0
+    ground_speed_m_s: float = 0.0
+
+    @property
+    def relative_alt_m(self) -> float:
+        """Altitude above home (same as ``alt_agl_m``; MAVSDK's name)."""
+        return self.alt_agl_m
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,7 @@ def _convert(msg: Any, mav_type: int) -> Sample | None:
             alt_amsl_m=msg.alt / 1000.0,
             alt_agl_m=msg.relative_alt / 1000.0,
             heading_deg=hdg,
+            ground_speed_m_s=math.hypot(msg.vx, msg.vy) / 100.0,
         )
     if t == "ATTITUDE":
         return Attitude(

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -76,6 +77,16 @@ class LinkGap:
         }
 
 
+@dataclass(frozen=True)
+class FlightReport:
+    """What ``wait_landed`` returns: the flight just ended."""
+
+    flight_time_s: float
+    waypoints_reached: int
+    mission_finished: bool
+    mode: str
+
+
 @dataclass
 class VehicleState:
     """What the link knows about the vehicle right now."""
@@ -98,7 +109,10 @@ class VehicleState:
     statustexts: deque[tuple[float, int, str]] = field(default_factory=lambda: deque(maxlen=200))
     gaps: list[LinkGap] = field(default_factory=list)
     flight_started_mono: float | None = None
+    flight_started_boot_ms: int | None = None
     flight_time_s: float = 0.0
+    boot_ms: int | None = None
+    flew: bool = False
 
     @property
     def is_copter(self) -> bool:
@@ -186,7 +200,7 @@ class Vehicle:
         timeout: float = 10.0,
         *,
         sysid: int | None = None,
-        tlog_path: str | None = None,
+        tlog_path: str | Path | None = None,
         link_timeout_s: float = 3.0,
         reconnect_interval_s: float = 0.5,
     ) -> _Connector:
@@ -284,9 +298,15 @@ class Vehicle:
             if not initial:
                 self._emit(ArmedChanged(self.sysid, armed=armed))
             if armed:
+                st.flew = False
                 st.flight_started_mono = now
+                st.flight_started_boot_ms = st.boot_ms
             elif st.flight_started_mono is not None:
-                st.flight_time_s += now - st.flight_started_mono
+                # Vehicle time when the autopilot sends it (a simulator may run faster).
+                if st.flight_started_boot_ms is not None and st.boot_ms is not None:
+                    st.flight_time_s += max(0, st.boot_ms - st.flight_started_boot_ms) / 1000
+                else:
+                    st.flight_time_s += now - st.flight_started_mono
                 st.flight_started_mono = None
                 if st.landed_state in (None, 0) and st.is_copter and not initial:
                     # No EXTENDED_SYS_STATE: a copter that disarms is on the ground.
@@ -297,12 +317,17 @@ class Vehicle:
             return
         mtype = msg.get_type()
         st = self.state
+        boot_ms = getattr(msg, "time_boot_ms", None)
+        if boot_ms is not None:
+            st.boot_ms = boot_ms
         if mtype == "HEARTBEAT":
             if is_vehicle_heartbeat(msg) and msg.get_srcComponent() == self.compid:
                 self._on_heartbeat(msg)
         elif mtype == "EXTENDED_SYS_STATE":
             old = st.landed_state
             st.landed_state = msg.landed_state
+            if msg.landed_state in _AIRBORNE:
+                st.flew = True
             if old in _AIRBORNE and msg.landed_state == _ON_GROUND:
                 self._emit(Landed(self.sysid))
             elif old == _ON_GROUND and msg.landed_state in _AIRBORNE:
@@ -373,13 +398,42 @@ class Vehicle:
                 )
             await asyncio.sleep(0.02)
 
-    async def wait_landed(self, timeout: float, disarmed: bool = False) -> None:
-        """Wait until the vehicle is on the ground (and disarmed if asked)."""
-        await self.wait_for(
-            lambda s: s.on_ground and (not disarmed or not s.armed),
-            timeout,
-            "landed and disarmed" if disarmed else "landed",
+    async def wait_landed(self, timeout: float, disarmed: bool = False) -> FlightReport:
+        """Wait until the flight is over and return what it was.
+
+        Over means: disarmed, or (copter) back on the ground after having been in the air, or
+        (rover) the mission finished. With ``disarmed`` the vehicle must also be disarmed
+        (ArduCopter disarms by itself a few seconds after landing).
+        """
+
+        def over(s: VehicleState) -> bool:
+            if not s.armed:
+                return True
+            if disarmed:
+                return False
+            if s.is_rover:
+                return s.mission_finished
+            return s.flew and s.landed_state == _ON_GROUND
+
+        await self.wait_for(over, timeout, "landed and disarmed" if disarmed else "landed")
+        st = self.state
+        flight_time = st.flight_time_s
+        if st.flight_started_mono is not None:  # still armed (rover, or copter before disarm)
+            if st.flight_started_boot_ms is not None and st.boot_ms is not None:
+                flight_time += (st.boot_ms - st.flight_started_boot_ms) / 1000
+            else:
+                flight_time += time.monotonic() - st.flight_started_mono
+        return FlightReport(
+            flight_time_s=round(flight_time, 1),
+            waypoints_reached=len(st.reached),
+            mission_finished=st.mission_finished,
+            mode=st.mode,
         )
+
+    @property
+    def mission_progress(self) -> int:
+        """The sequence number of the mission item being flown."""
+        return self.state.mission_current
 
     async def wait_mission_finished(self, timeout: float) -> None:
         await self.wait_for(lambda s: s.mission_finished, timeout, "mission finished")

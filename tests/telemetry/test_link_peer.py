@@ -37,6 +37,7 @@ class PeerScript:
     in_progress_commands: set[int] = field(default_factory=set)
     unsupported_commands: set[int] = field(default_factory=set)
     mav_type: int = COPTER
+    position: tuple[float, float, float] = (41.8057, 123.4315, 42.0)  # lat, lon, alt AMSL
 
 
 class FakeAutopilot:
@@ -109,12 +110,30 @@ class FakeAutopilot:
             mavlink2.MAV_STATE_STANDBY,
         )
 
+    def _state(self) -> None:
+        lat, lon, alt = self.script.position
+        boot_ms = int((time.monotonic() % 1e6) * 1000)
+        self._send(
+            "global_position_int",
+            boot_ms,
+            round(lat * 1e7),
+            round(lon * 1e7),
+            round(alt * 1000),
+            0,
+            300,
+            400,
+            0,
+            9000,
+        )
+        self._send("sys_status", 0, 0, 0, 500, 12400, 1500, 87, 0, 0, 0, 0, 0, 0)
+
     def _run(self) -> None:
         next_hb = 0.0
         while not self._stop.is_set():
             now = time.monotonic()
             if now >= next_hb and not self.paused.is_set():
                 self._heartbeat()
+                self._state()
                 next_hb = now + self.script.heartbeat_s
             try:
                 with self._lock:
