@@ -1,0 +1,124 @@
+"""Survey planning: legs inside the area, transits around holes, camera triggers, coverage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import LineString
+
+from missions.camera import CameraModel
+from missions.errors import PlanError
+from missions.items import (
+    MAV_CMD_DO_SET_CAM_TRIGG_DIST,
+    MAV_CMD_NAV_RETURN_TO_LAUNCH,
+    MAV_CMD_NAV_TAKEOFF,
+    MAV_CMD_NAV_WAYPOINT,
+    MAV_FRAME_GLOBAL_RELATIVE_ALT,
+)
+from missions.site import load_site, site_from_geojson
+from missions.survey import plan_survey
+
+from .conftest import EXAMPLE_SITES, rect, site_geojson
+from .helpers import allowed, coverage_pct, flown_path, in_site_frame, photo_legs
+
+CAM = CameraModel.default()
+
+
+@pytest.mark.parametrize("path", EXAMPLE_SITES, ids=lambda p: p.stem)
+def test_every_example_site_plans(path: Any) -> None:
+    site = load_site(path)
+    plan = plan_survey(site, CAM, altitude_agl_m=max(50.0, site.min_alt_m))
+    assert plan.check is not None and plan.check.ok, plan.check
+    path_xy = flown_path(site, plan.items)
+    assert allowed(site).buffer(0.05).covers(LineString(path_xy))
+    assert plan.estimates.coverage_pct >= 99.0
+    assert plan.estimates.photos > 10
+
+
+def test_mission_structure(u_site: dict[str, Any]) -> None:
+    site = site_from_geojson(u_site)
+    plan = plan_survey(site, CAM, altitude_agl_m=60)
+    items = plan.items
+    assert [it.seq for it in items] == list(range(len(items)))
+    home = items[0]
+    assert (home.lon_deg, home.lat_deg) == pytest.approx(site.launch, abs=1e-7)
+    assert items[1].command == MAV_CMD_NAV_TAKEOFF and items[1].alt_m == 60
+    assert items[-1].command == MAV_CMD_NAV_RETURN_TO_LAUNCH
+    trig = [it for it in items if it.command == MAV_CMD_DO_SET_CAM_TRIGG_DIST]
+    # Each leg switches the trigger on at its start and off at its end: strict alternation.
+    assert len(trig) >= 2 and len(trig) % 2 == 0
+    assert all(t.param1 == pytest.approx(plan.trigger_distance_m) for t in trig[::2])
+    assert all(t.param1 == 0 for t in trig[1::2])
+    wps = [it for it in items if it.command == MAV_CMD_NAV_WAYPOINT][1:]
+    assert all(w.frame == MAV_FRAME_GLOBAL_RELATIVE_ALT and w.alt_m == 60 for w in wps)
+    assert plan.estimates.waypoints == len(wps)
+    assert plan.trigger_distance_m == pytest.approx(CAM.footprint_m(60)[1] * 0.3)
+
+
+def test_concave_site_with_holes_never_crosses(u_site: dict[str, Any]) -> None:
+    site = site_from_geojson(u_site)
+    for angle in (0.0, 30.0, 90.0, 135.0):
+        plan = plan_survey(site, CAM, altitude_agl_m=60, angle_deg=angle)
+        xy = flown_path(site, plan.items)
+        legs = shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1))
+        area = allowed(site).buffer(0.05)
+        assert shapely.covers(area, legs).all(), angle
+        # The U's bay (a concave notch) and the exclusions are never crossed.
+        bay = in_site_frame(site, rect(-100, -50, 100, 200).buffer(-0.1))
+        assert not shapely.intersects(legs, bay).any()
+        w, h = CAM.footprint_m(60)
+        assert coverage_pct(site, plan.items, w, h, 5.0) >= 99.0
+
+
+def test_transit_routes_around_a_wall() -> None:
+    """Two rooms joined by a corridor: transit between them must bend, not cut the wall."""
+    keep = rect(0, 0, 600, 300)
+    wall = rect(280, 0, 320, 250)  # leaves a 50 m corridor at the top
+    site = site_from_geojson(site_geojson(keep, [wall], launch=(20, 20)))
+    plan = plan_survey(site, CAM, altitude_agl_m=50, angle_deg=0.0)
+    xy = flown_path(site, plan.items)
+    legs = shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1))
+    assert not shapely.intersects(legs, in_site_frame(site, wall.buffer(4.9))).any()
+    assert (xy[:, 0] > 330 - 20).any()  # the far room is surveyed
+    assert plan.estimates.coverage_pct >= 99.0
+
+
+def test_given_angle_orients_legs() -> None:
+    site = site_from_geojson(site_geojson(rect(0, 0, 400, 400), launch=(10, 10)))
+    plan = plan_survey(site, CAM, altitude_agl_m=50, angle_deg=0.0)
+    d = np.asarray([b - a for a, b in photo_legs(site, plan.items)])
+    assert len(d) > 3
+    assert np.all(np.abs(d[:, 0]) < 0.05)  # north-south legs
+    assert np.all(np.abs(d[:, 1]) > 300)
+
+
+def test_automatic_angle_follows_long_side() -> None:
+    # A long thin field rotated 30 degrees: legs should run along it (few turns).
+    field = shapely.affinity.rotate(rect(-600, -60, 600, 60), 30, origin=(0, 0))
+    site = site_from_geojson(site_geojson(field, launch=(0, 0)))
+    plan = plan_survey(site, CAM, altitude_agl_m=50)
+    # Long axis points 30 deg counter-clockwise from east = heading 60 (or 240) deg.
+    assert plan.angle_deg is not None
+    assert min(abs(plan.angle_deg - 60.0), abs(plan.angle_deg - 240.0)) < 3.0
+    forced = plan_survey(site, CAM, altitude_agl_m=50, angle_deg=150.0)
+    assert plan.estimates.turns < forced.estimates.turns
+    assert plan.estimates.duration_s < forced.estimates.duration_s
+
+
+def test_bad_parameters_are_named(u_site: dict[str, Any]) -> None:
+    site = site_from_geojson(u_site)
+    with pytest.raises(PlanError, match="altitude_agl_m=150 is above the site's max_alt_m=120"):
+        plan_survey(site, CAM, altitude_agl_m=150)
+    with pytest.raises(PlanError, match=r"side_overlap=1\.2"):
+        plan_survey(site, CAM, side_overlap=1.2)
+    with pytest.raises(PlanError, match="margin_m=200: nothing is left to fly"):
+        plan_survey(site, CAM, margin_m=200)
+
+
+def test_endurance_refusal_says_by_how_much() -> None:
+    site = site_from_geojson(site_geojson(rect(0, 0, 3000, 3000), launch=(10, 10)))
+    with pytest.raises(PlanError, match=r"exceeds the copter's usable endurance 20.0 min .* by"):
+        plan_survey(site, CAM, altitude_agl_m=60)
