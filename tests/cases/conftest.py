@@ -1,12 +1,15 @@
-"""Fixtures for the case-record tests: real SQLite files and a real PostgreSQL database.
+"""Fixtures for the case-record tests: real SQLite files and a real PostgreSQL server.
 
-Migrations run once per backend per session into a template; each test gets a fresh
-copy (a file copy for SQLite, ``CREATE DATABASE ... TEMPLATE`` for PostgreSQL), so tests
-are isolated and fast. PostgreSQL databases carry a random suffix and are dropped after.
+Migrations run once per backend per session. SQLite tests get a copy of the migrated
+file. PostgreSQL tests share one migrated schema (random name, dropped at the end) and
+each runs inside a transaction that is rolled back, so they are isolated and fast; tests
+that need several real connections (races, migrations) get a schema of their own.
+PostgreSQL is a service CI always starts, so its absence fails the tests loudly.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -18,40 +21,34 @@ from sqlalchemy.orm import Session
 
 from cases.db import make_engine, session_factory, upgrade
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_ADMIN_URL = os.environ.get(
+    "FIELDPATROL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
-def pg_url(dbname: str) -> str:
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{dbname}"
+def pg_schema_url(schema: str) -> str:
+    """The admin URL with ``schema`` first on the search path (tables go there)."""
+    sep = "&" if "?" in PG_ADMIN_URL else "?"
+    return f"{PG_ADMIN_URL}{sep}options=-csearch_path%3D{schema}"
 
 
-def _pg_admin() -> Engine:
+def _admin() -> Engine:
     return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
 
 
-def pg_available() -> bool:
-    try:
-        eng = _pg_admin()
-        with eng.connect() as c:
-            c.execute(text("select 1"))
-        eng.dispose()
-        return True
-    except Exception:
-        return False
-
-
-def pg_create(name: str, template: str | None = None) -> None:
-    eng = _pg_admin()
+def pg_create_schema(prefix: str = "fp_cases") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    eng = _admin()
     with eng.connect() as c:
-        tpl = f" TEMPLATE {template}" if template else ""
-        c.execute(text(f'CREATE DATABASE "{name}"{tpl}'))
+        c.execute(text(f'CREATE SCHEMA "{name}"'))
     eng.dispose()
+    return name
 
 
-def pg_drop(name: str) -> None:
-    eng = _pg_admin()
+def pg_drop_schema(name: str) -> None:
+    eng = _admin()
     with eng.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        c.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
     eng.dispose()
 
 
@@ -63,36 +60,38 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
-    if not pg_available():
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 is not reachable")
-    name = f"fp_cases_tpl_{uuid.uuid4().hex[:10]}"
-    pg_create(name)
+def pg_shared_url() -> Iterator[str]:
+    """A migrated PostgreSQL schema shared by the rolled-back tests of this session."""
+    schema = pg_create_schema("fp_cases_shared")
     try:
-        eng = make_engine(pg_url(name))
-        upgrade(pg_url(name), engine=eng)
-        eng.dispose()
-        yield name
+        upgrade(pg_schema_url(schema))
+        yield pg_schema_url(schema)
     finally:
-        pg_drop(name)
+        pg_drop_schema(schema)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """An empty PostgreSQL schema of this test's own (not migrated), dropped after."""
+    schema = pg_create_schema()
+    try:
+        yield pg_schema_url(schema)
+    finally:
+        pg_drop_schema(schema)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database URL on each backend."""
+    """A migrated, empty database URL of this test's own, on each backend."""
     if request.param == "sqlite":
         tpl: Path = request.getfixturevalue("sqlite_template")
         dst = tmp_path / "fieldpatrol.db"
         shutil.copyfile(tpl, dst)
         yield f"sqlite:///{dst}"
     else:
-        template: str = request.getfixturevalue("pg_template")
-        name = f"fp_cases_{uuid.uuid4().hex[:10]}"
-        pg_create(name, template)
-        try:
-            yield pg_url(name)
-        finally:
-            pg_drop(name)
+        url: str = request.getfixturevalue("pg_url")
+        upgrade(url)
+        yield url
 
 
 @pytest.fixture
@@ -110,10 +109,29 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-@pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
-    with session_factory(engine)() as s:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]:
+    """A session on a migrated, empty database of each backend (commits allowed)."""
+    if request.param == "sqlite":
+        url: str = request.getfixturevalue("sqlite_url")
+        eng = make_engine(url)
+        with session_factory(eng)() as s:
+            yield s
+        eng.dispose()
+        return
+    shared: str = request.getfixturevalue("pg_shared_url")
+    eng = make_engine(shared)
+    conn = eng.connect()
+    outer = conn.begin()
+    # The test's commits become savepoints of this outer transaction, rolled back after.
+    s = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
         yield s
+    finally:
+        s.close()
+        outer.rollback()
+        conn.close()
+        eng.dispose()
 
 
 @pytest.fixture
