@@ -7,6 +7,8 @@ vehicle's state also wait until the heartbeat shows the new state.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING
 
 from ..errors import CommandDeniedError, LinkConfigError
@@ -42,14 +44,26 @@ class ActionPlugin:
             lambda s: s.custom_mode == number, self.state_timeout_s, f"mode {name.upper()}"
         )
 
-    async def arm(self, force: bool = False) -> None:
-        """Arm; ``CommandDeniedError`` carries the ``PreArm:`` reasons the autopilot sent."""
+    async def arm(self, force: bool = False, wait_ready_s: float = 0.0) -> None:
+        """Arm; ``CommandDeniedError`` carries the ``PreArm:`` reasons the autopilot sent.
+
+        ``wait_ready_s`` > 0 keeps trying while the autopilot refuses (a vehicle that just
+        booted needs a GPS fix and a settled EKF), then raises the last refusal.
+        """
         v = self._v
-        await v.command_long(
-            mavlink.MAV_CMD_COMPONENT_ARM_DISARM,
-            (1, _FORCE_MAGIC if force else 0),
-            reasons_filter=_is_arming_reason,
-        )
+        deadline = time.monotonic() + wait_ready_s
+        while True:
+            try:
+                await v.command_long(
+                    mavlink.MAV_CMD_COMPONENT_ARM_DISARM,
+                    (1, _FORCE_MAGIC if force else 0),
+                    reasons_filter=_is_arming_reason,
+                )
+                break
+            except CommandDeniedError:
+                if time.monotonic() + 0.5 > deadline:
+                    raise
+                await asyncio.sleep(0.5)
         await v.wait_for(lambda s: s.armed, self.state_timeout_s, "armed")
 
     async def disarm(self, force: bool = False) -> None:

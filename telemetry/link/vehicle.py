@@ -100,6 +100,7 @@ class VehicleState:
     landed_state: int | None = None
     mission_current: int = 0
     mission_count: int = 0
+    mission_last_seq: int = -1
     reached: list[int] = field(default_factory=list)
     mission_finished: bool = False
     fence_breached: bool = False
@@ -170,6 +171,7 @@ class Vehicle:
         from .action import ActionPlugin
         from .camera import CameraPlugin
         from .mission import MissionPlugin
+        from .params import ParamPlugin
         from .telemetry import TelemetryPlugin
 
         self.link = link
@@ -187,6 +189,7 @@ class Vehicle:
         self.action = ActionPlugin(self)
         self.telemetry = TelemetryPlugin(self)
         self.camera = CameraPlugin(self)
+        self.param = ParamPlugin(self)
         self._on_heartbeat(heartbeat, initial=True)
         link.dispatcher.add_listener(self._on_message)
         self._monitor = asyncio.create_task(self._watch_link(), name=f"vehicle-{sysid}-link")
@@ -336,13 +339,14 @@ class Vehicle:
             if not st.reached or st.reached[-1] != msg.seq:
                 st.reached.append(msg.seq)
                 self._emit(WaypointReached(self.sysid, seq=msg.seq))
-            if st.mission_count and msg.seq >= st.mission_count - 1:
+            if st.mission_last_seq > 0 and msg.seq >= st.mission_last_seq:
                 self._finish(msg.seq)
         elif mtype == "MISSION_CURRENT":
             st.mission_current = msg.seq
             total = getattr(msg, "total", 0)
             if total and total != 65535:
-                st.mission_count = total
+                # MAVLink: "on the last item, sequence == total" (home excluded).
+                st.mission_last_seq = total
             if getattr(msg, "mission_state", 0) == _MISSION_STATE_COMPLETE:
                 self._finish(msg.seq)
         elif mtype == "FENCE_STATUS":
@@ -372,6 +376,7 @@ class Vehicle:
         """Reset the mission progress (called by the mission upload and start)."""
         st = self.state
         st.mission_count = count
+        st.mission_last_seq = count - 1
         st.reached.clear()
         st.mission_finished = False
 
