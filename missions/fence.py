@@ -116,7 +116,7 @@ def fence_items(
         out.append(
             make_item(MAV_CMD_NAV_FENCE_RETURN_POINT, site.launch[0], site.launch[1], 0.0, **kw)
         )
-    for group, poly in enumerate(inclusions):
+    for poly in inclusions:
         ring = _ring_lonlat(poly)
         out.extend(
             make_item(
@@ -124,7 +124,7 @@ def fence_items(
                 lon,
                 lat,
                 0.0,
-                params=(float(len(ring)), float(group), 0.0, 0.0),
+                params=(float(len(ring)), 0.0, 0.0, 0.0),
                 **kw,
             )
             for lon, lat in ring.tolist()
