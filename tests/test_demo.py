@@ -49,7 +49,8 @@ def run_patrol(
 
 def check_case_record(database_url: str, summary: dict[str, Any], home: Path) -> None:
     """What a reviewer would check: every evidence item is signed, complete and in a case."""
-    from cases.models import CaseEvidence, Device, Evidence, Media
+    from cases.models import CaseEvidence, Evidence, Media
+    from gateway.devices import get_device
     from telemetry.contract import EvidenceMessage
     from telemetry.signing import verify
 
@@ -58,12 +59,12 @@ def check_case_record(database_url: str, summary: dict[str, Any], home: Path) ->
         with Session(engine) as session:
             evidence = list(session.execute(select(Evidence)).scalars())
             assert len(evidence) == summary["evidence"] >= 1
-            devices = {d.vehicle_id: d for d in session.execute(select(Device)).scalars()}
             for item in evidence:
                 message = EvidenceMessage.model_validate_json(item.raw_json)
                 assert message.id == item.id
-                public_key = devices[item.vehicle_id].public_key
-                verify(message, bytes.fromhex(public_key))  # raises when the signature is bad
+                device = get_device(session, item.vehicle_id)
+                assert device is not None, f"{item.vehicle_id} is not enrolled"
+                verify(message, device.public_key)  # raises when the signature is bad
                 assert message.media, "evidence must carry its frame"
                 for ref in message.media:
                     media = session.get(Media, ref.sha256)
