@@ -70,6 +70,10 @@ class StoredItem:
     def lon(self) -> float:
         return self.y / 1e7
 
+    @property
+    def _scale(self) -> float:
+        return 1.0 if self.frame == mavlink2.MAV_FRAME_MISSION else 1e7
+
     def with_seq(self, seq: int) -> StoredItem:
         return replace(self, seq=seq)
 
@@ -78,8 +82,10 @@ class StoredItem:
         """From a MISSION_ITEM_INT or a legacy MISSION_ITEM (float degrees)."""
         m = msg
         if m.get_type() == "MISSION_ITEM":  # type: ignore[attr-defined]
-            x = round(float(m.x) * 1e7)  # type: ignore[attr-defined]
-            y = round(float(m.y) * 1e7)  # type: ignore[attr-defined]
+            # Degrees become degE7, except in the MISSION frame where x, y are plain numbers.
+            scale = 1.0 if int(m.frame) == mavlink2.MAV_FRAME_MISSION else 1e7  # type: ignore[attr-defined]
+            x = round(float(m.x) * scale)  # type: ignore[attr-defined]
+            y = round(float(m.y) * scale)  # type: ignore[attr-defined]
         else:
             x, y = int(m.x), int(m.y)  # type: ignore[attr-defined]
         return cls(
@@ -130,8 +136,8 @@ class StoredItem:
             self.param2,
             self.param3,
             self.param4,
-            self.x / 1e7,
-            self.y / 1e7,
+            self.x / self._scale,
+            self.y / self._scale,
             self.z,
             self.mission_type,
         )

@@ -110,6 +110,7 @@ class SimulatorServer:
             queue.SimpleQueue()
         )
         self._param_queue: list[int] = []
+        self._after_ack: list[Any] = []
         self.link_down_until: float | None = None
         self.url = ""
         self.steps = 0
@@ -329,6 +330,9 @@ class SimulatorServer:
             self._outbox.append(
                 M.MAVLink_command_ack_message(cmd.command, result, 0, 0, peer[0], peer[1])
             )
+            # Requested messages follow the ACK, as ArduPilot queues them for its next update.
+            self._outbox.extend(self._after_ack)
+            self._after_ack.clear()
         elif mtype == "SET_MODE":
             result = set_mode_message(v, msg)
             self._outbox.append(
@@ -401,15 +405,15 @@ class SimulatorServer:
         if msg_id < 0:
             mid = -msg_id
             interval = self.streams.interval_us(mid)
-            self._outbox.append(M.MAVLink_message_interval_message(mid, interval))
+            self._after_ack.append(M.MAVLink_message_interval_message(mid, interval))
             return True
         if msg_id == M.MAVLINK_MSG_ID_AUTOPILOT_VERSION:
-            self._outbox.append(autopilot_version(v, self.sysid))
+            self._after_ack.append(autopilot_version(v, self.sysid))
             return True
         builder = BUILDERS.get(msg_id)
         if builder is None:
             return False
-        self._outbox.append(builder(v))
+        self._after_ack.append(builder(v))
         return True
 
     def inject(self, fn: Callable[[Vehicle], T]) -> T:
