@@ -22,25 +22,17 @@ import shapely
 from numpy.typing import NDArray
 from shapely.geometry import MultiPolygon, Polygon
 
+from missions.builder import (
+    PathBuilder,
+    RouteSet,
+    check_altitude,
+    finish_plan,
+    speed_item,
+    trigger_item,
+)
 from missions.camera import CameraModel
-from missions.check import check_mission
 from missions.errors import PlanError
-from missions.fence import fence_items, rally_items
-from missions.items import (
-    MAV_CMD_DO_CHANGE_SPEED,
-    MAV_CMD_DO_SET_CAM_TRIGG_DIST,
-    MissionItem,
-    make_item,
-)
-from missions.plan import (
-    MissionPlan,
-    VehicleProfile,
-    build_items,
-    check_endurance,
-    estimate,
-    waypoint,
-)
-from missions.routing import Router
+from missions.plan import MissionPlan, VehicleProfile
 from missions.site import Site, allowed_area
 
 Pt = tuple[float, float]
@@ -210,6 +202,141 @@ def _footprint_coverage(
     return 100.0 * float(covered.intersection(area).area) / float(area.area)
 
 
+@dataclass
+class SurveyLayout:
+    """Survey legs in flying order (local metres) and what is needed to connect them."""
+
+    routes: RouteSet
+    legs: list[Leg]
+    ext_start: list[NDArray]
+    ext_end: list[NDArray]
+    width_m: float
+    height_m: float
+    spacing_m: float
+    trigger_m: float
+    angle_deg: float
+
+    @property
+    def area(self) -> Polygon | MultiPolygon:
+        return self.routes.area
+
+
+def layout_survey(
+    site: Site,
+    camera: CameraModel,
+    altitude_agl_m: float,
+    front_overlap: float,
+    side_overlap: float,
+    speed_m_s: float,
+    angle_deg: float | None,
+    margin_m: float,
+    turnaround_m: float,
+    profile: VehicleProfile,
+) -> SurveyLayout:
+    """Flight area, sweep angle, legs grouped into cells and ordered from the launch point."""
+    _check_params(site, altitude_agl_m, front_overlap, side_overlap, speed_m_s, margin_m)
+    width, height = camera.footprint_m(altitude_agl_m)
+    spacing = width * (1.0 - side_overlap)
+    trigger = height * (1.0 - front_overlap)
+    routes = RouteSet(site, margin_m)
+    area = routes.area
+    if turnaround_m > 0 and margin_m > 0:
+        # Turnaround extensions may use half of the margin band, and so may the turns.
+        routes = RouteSet(site, margin_m, first=allowed_area(site, margin_m * 0.5))
+    if angle_deg is None:
+        angle_deg = choose_angle(area, spacing, speed_m_s * profile.turn_s)
+    elif not math.isfinite(angle_deg):
+        raise PlanError(f"angle_deg={angle_deg!r} must be a finite number of degrees")
+    rows = sweep_segments(area, angle_deg, spacing)
+    cells = _cells(rows)
+    if not cells:
+        raise PlanError(
+            f"altitude_agl_m={altitude_agl_m}: the line spacing {spacing:.1f} m leaves no leg "
+            "inside the area; fly lower or lower side_overlap"
+        )
+    rot = _rot(math.radians(90.0 - angle_deg))  # rotated frame -> local frame
+    order = _order_cells(cells, rot.T @ np.zeros(2))  # the frame's origin is the launch point
+    legs: list[Leg] = []
+    for cell, _rev, right in order:
+        go_right = not right
+        for y, x0, x1 in cell:
+            s, e = (np.array([x0, y]), np.array([x1, y]))
+            if not go_right:
+                s, e = e, s
+            legs.append(Leg(rot @ s, rot @ e))
+            go_right = not go_right
+    ext_start = [leg.start for leg in legs]
+    ext_end = [leg.end for leg in legs]
+    if turnaround_m > 0:
+        # Extensions are kept only where they stay inside the routing area.
+        st = np.asarray(ext_start)
+        en = np.asarray(ext_end)
+        u = en - st
+        u /= np.maximum(np.hypot(*u.T), 1e-9)[:, None]
+        s2, e2 = st - u * turnaround_m, en + u * turnaround_m
+        ok_s = routes.visible(s2, st)
+        ok_e = routes.visible(en, e2)
+        ext_start = [s2[i] if ok_s[i] else st[i] for i in range(len(legs))]
+        ext_end = [e2[i] if ok_e[i] else en[i] for i in range(len(legs))]
+    return SurveyLayout(
+        routes, legs, ext_start, ext_end, width, height, spacing, trigger, float(angle_deg)
+    )
+
+
+def _pt(p: NDArray) -> Pt:
+    return (float(p[0]), float(p[1]))
+
+
+def build_survey(
+    site: Site,
+    lay: SurveyLayout,
+    legs: range,
+    altitude_agl_m: float,
+    speed_m_s: float,
+    profile: VehicleProfile,
+    enforce_endurance: bool = True,
+    pattern: str = "survey",
+) -> MissionPlan:
+    """Mission for a run of consecutive legs: launch -> legs (trigger on/off) -> launch."""
+    routes = lay.routes
+    home = routes.entry_point((0.0, 0.0))
+    idx = list(legs)
+    starts = [home] + [_pt(lay.ext_end[i]) for i in idx]
+    ends = [_pt(lay.ext_start[i]) for i in idx] + [home]
+    direct = routes.visible(np.asarray(starts), np.asarray(ends))
+    pb = PathBuilder(float(altitude_agl_m))
+    pb.command(speed_item(speed_m_s))
+    photos = 0
+    for n, (a, b) in enumerate(zip(starts, ends, strict=True)):
+        connector = [a, b] if direct[n] else routes.route(a, b)
+        pb.follow(connector, skip_first=n > 0)
+        if n == len(idx):
+            break
+        leg = lay.legs[idx[n]]
+        pb.waypoint(_pt(leg.start))
+        pb.command(trigger_item(lay.trigger_m))
+        pb.waypoint(_pt(leg.end), force=True)
+        pb.command(trigger_item(0.0))
+        pb.waypoint(_pt(lay.ext_end[idx[n]]))
+        n_int = math.floor(leg.length / lay.trigger_m + 1e-9)
+        photos += 1 + n_int + (1 if leg.length - n_int * lay.trigger_m > 1e-6 else 0)
+    coverage = _footprint_coverage([lay.legs[i] for i in idx], lay.area, lay.width_m, lay.height_m)
+    return finish_plan(
+        site,
+        pb,
+        vehicle="copter",
+        pattern=pattern,
+        profile=profile,
+        speed_m_s=speed_m_s,
+        photos=photos,
+        coverage_pct=coverage,
+        trigger_distance_m=lay.trigger_m,
+        angle_deg=lay.angle_deg,
+        line_spacing_m=lay.spacing_m,
+        enforce_endurance=enforce_endurance,
+    )
+
+
 def plan_survey(
     site: Site,
     camera: CameraModel,
@@ -224,173 +351,22 @@ def plan_survey(
     enforce_endurance: bool = True,
 ) -> MissionPlan:
     """Plan a lawn-mower survey of the site; raises PlanError naming a bad parameter."""
-    _check_params(site, altitude_agl_m, front_overlap, side_overlap, speed_m_s, margin_m)
     profile = profile or VehicleProfile.for_kind("copter")
-    width, height = camera.footprint_m(altitude_agl_m)
-    spacing = width * (1.0 - side_overlap)
-    trigger = height * (1.0 - front_overlap)
-    area = allowed_area(site, margin_m)
-    if area.is_empty or area.area < 1.0:
-        raise PlanError(
-            f"margin_m={margin_m}: nothing is left to fly after the exclusion zones and the "
-            "safety margin; lower margin_m or enlarge the keep-in area"
-        )
-    inset = min(0.5, max(margin_m * 0.1, 0.05))
-    # Transits keep the full margin; turnaround extensions may use half of the margin band.
-    # If the margin splits the area, fall back to routing through the band.
-    half = allowed_area(site, margin_m * 0.5) if margin_m > 0 else area
-    routers = [Router(area, inset) if turnaround_m <= 0 else Router(half, inset)]
-    if margin_m > 0:
-        routers += [Router(half, inset), Router(allowed_area(site, 0.0), min(inset, 0.05))]
-    router = routers[0]
-
-    def route(a: Pt, b: Pt) -> list[Pt]:
-        for k, r in enumerate(routers):
-            try:
-                return r.route(a, b)
-            except PlanError:
-                if k == len(routers) - 1:
-                    raise
-        raise AssertionError("unreachable")
-
-    turn_m = speed_m_s * profile.turn_s
-    if angle_deg is None:
-        angle_deg = choose_angle(area, spacing, turn_m)
-    elif not math.isfinite(angle_deg):
-        raise PlanError(f"angle_deg={angle_deg!r} must be a finite number of degrees")
-    rows = sweep_segments(area, angle_deg, spacing)
-    cells = _cells(rows)
-    if not cells:
-        raise PlanError(
-            f"altitude_agl_m={altitude_agl_m}: the line spacing {spacing:.1f} m leaves no leg "
-            "inside the area; fly lower or lower side_overlap"
-        )
-    phi = math.radians(90.0 - angle_deg)
-    rot = _rot(phi)  # rotated frame -> local frame
-    inv = rot.T
-    launch = np.zeros(2)  # the frame's origin is the launch point
-    order = _order_cells(cells, inv @ launch)
-
-    legs: list[Leg] = []
-    for cell, _rev, right in order:
-        go_right = not right
-        for y, x0, x1 in cell:
-            s, e = (np.array([x0, y]), np.array([x1, y]))
-            if not go_right:
-                s, e = e, s
-            legs.append(Leg(rot @ s, rot @ e))
-            go_right = not go_right
-
-    # Optional turnaround extension, kept only where it stays inside the transit area.
-    ext_start = [leg.start for leg in legs]
-    ext_end = [leg.end for leg in legs]
-    if turnaround_m > 0:
-        st = np.asarray([leg.start for leg in legs])
-        en = np.asarray([leg.end for leg in legs])
-        u = en - st
-        u /= np.maximum(np.hypot(*u.T), 1e-9)[:, None]
-        s2, e2 = st - u * turnaround_m, en + u * turnaround_m
-        ok_s = router.visible(s2, st)
-        ok_e = router.visible(en, e2)
-        ext_start = [s2[i] if ok_s[i] else st[i] for i in range(len(legs))]
-        ext_end = [e2[i] if ok_e[i] else en[i] for i in range(len(legs))]
-
-    # Connectors: launch -> first leg, leg i end -> leg i+1 start, last leg -> launch.
-    starts = [router.entry_point((0.0, 0.0))] + [tuple(p) for p in ext_end]
-    ends = [tuple(p) for p in ext_start] + [router.entry_point((0.0, 0.0))]
-    a_arr = np.asarray(starts, dtype=float)
-    b_arr = np.asarray(ends, dtype=float)
-    direct = router.visible(a_arr, b_arr)
-    connectors: list[list[Pt]] = []
-    for k in range(len(starts)):
-        a, b = (float(a_arr[k, 0]), float(a_arr[k, 1])), (float(b_arr[k, 0]), float(b_arr[k, 1]))
-        connectors.append([a, b] if direct[k] else route(a, b))
-
-    frame = site.frame
-    alt = float(altitude_agl_m)
-    path: list[Pt] = [(0.0, 0.0)]
-    body: list[MissionItem] = [
-        make_item(MAV_CMD_DO_CHANGE_SPEED, params=(1.0, speed_m_s, -1.0, 0.0), frame=2)
-    ]
-    nav_pts: list[Pt] = []
-
-    def add_wp(p: Pt) -> None:
-        if path and math.dist(path[-1], p) < 0.01:
-            return
-        path.append(p)
-        nav_pts.append(p)
-        body.append(waypoint(0.0, 0.0, alt))  # position filled in below (vectorised)
-
-    photos = 0
-    for k, leg in enumerate(legs):
-        # The first connector starts at launch (already in path); its entry point may differ.
-        for p in connectors[k][:-1] if k == 0 else connectors[k][1:-1]:
-            add_wp(p)
-        if turnaround_m > 0 and math.dist(tuple(ext_start[k]), tuple(leg.start)) > 0.01:
-            add_wp((float(ext_start[k][0]), float(ext_start[k][1])))
-        add_wp((float(leg.start[0]), float(leg.start[1])))
-        body.append(
-            make_item(MAV_CMD_DO_SET_CAM_TRIGG_DIST, params=(trigger, 0.0, 1.0, 0.0), frame=2)
-        )
-        add_wp((float(leg.end[0]), float(leg.end[1])))
-        body.append(make_item(MAV_CMD_DO_SET_CAM_TRIGG_DIST, params=(0.0, 0.0, 1.0, 0.0), frame=2))
-        if turnaround_m > 0 and math.dist(tuple(ext_end[k]), tuple(leg.end)) > 0.01:
-            add_wp((float(ext_end[k][0]), float(ext_end[k][1])))
-        n_int = math.floor(leg.length / trigger + 1e-9)
-        photos += 1 + n_int + (1 if leg.length - n_int * trigger > 1e-6 else 0)
-    for p in connectors[-1][1:]:
-        add_wp(p)
-
-    # Fill positions in one vectorised projection.
-    if nav_pts:
-        xy = np.asarray(nav_pts)
-        lons, lats = frame.to_wgs84(xy[:, 0], xy[:, 1])
-        filled: list[MissionItem] = []
-        k = 0
-        for item in body:
-            if item.command == 16:
-                filled.append(waypoint(float(lons[k]), float(lats[k]), alt))
-                k += 1
-            else:
-                filled.append(item)
-        body = filled
-    items = build_items(site.launch, body, alt, "copter")
-    path.append((0.0, 0.0))
-    pxy = np.asarray(path)
-    coverage = _footprint_coverage(legs, area, width, height)
-    est = estimate(
-        pxy,
-        profile,
-        alt,
+    lay = layout_survey(
+        site,
+        camera,
+        altitude_agl_m,
+        front_overlap,
+        side_overlap,
         speed_m_s,
-        photos,
-        coverage,
-        waypoints=sum(1 for it in items[1:] if it.command == 16),
+        angle_deg,
+        margin_m,
+        turnaround_m,
+        profile,
     )
-    lons, lats = frame.to_wgs84(pxy[:, 0], pxy[:, 1])
-    plan = MissionPlan(
-        items=items,
-        fence=fence_items(site),
-        rally=rally_items(site, alt),
-        estimates=est,
-        path_lonlat=list(zip(np.asarray(lons).tolist(), np.asarray(lats).tolist(), strict=True)),
-        altitude_agl_m=alt,
-        trigger_distance_m=trigger,
-        vehicle="copter",
-        pattern="survey",
-        site_id=site.id,
-        angle_deg=float(angle_deg),
-        line_spacing_m=spacing,
+    return build_survey(
+        site, lay, range(len(lay.legs)), altitude_agl_m, speed_m_s, profile, enforce_endurance
     )
-    plan.check = check_mission(site, items, vehicle="copter")
-    if not plan.check.ok:
-        raise PlanError(
-            "survey: the planned mission failed the independent check (a planner bug): "
-            + "; ".join(plan.check.problems[:3])
-        )
-    if enforce_endurance:
-        check_endurance(est, profile)
-    return plan
 
 
 def _check_params(
@@ -401,18 +377,7 @@ def _check_params(
     speed_m_s: float,
     margin_m: float,
 ) -> None:
-    if not isinstance(altitude_agl_m, int | float) or not math.isfinite(altitude_agl_m):
-        raise PlanError(f"altitude_agl_m={altitude_agl_m!r} must be a number of metres")
-    if altitude_agl_m > site.max_alt_m:
-        raise PlanError(
-            f"altitude_agl_m={altitude_agl_m} is above the site's max_alt_m={site.max_alt_m}; "
-            "fly lower"
-        )
-    if altitude_agl_m < max(site.min_alt_m, 1.0):
-        raise PlanError(
-            f"altitude_agl_m={altitude_agl_m} is below the site's min_alt_m={site.min_alt_m} "
-            "(or 1 m); fly higher"
-        )
+    check_altitude(site, altitude_agl_m, "copter")
     for name, v in (("front_overlap", front_overlap), ("side_overlap", side_overlap)):
         if not (0.0 <= v < 0.95):
             raise PlanError(f"{name}={v} must be in [0, 0.95)")
