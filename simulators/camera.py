@@ -1,0 +1,362 @@
+"""Synthetic camera: the frame a pinhole camera sees of a synthetic world from a pose.
+
+The ground is flat (the launch point's height), so each pixel's ray meets it where a
+homography says; the frame is the world's ground texture warped by that homography (one
+bilinear resampling in C via Pillow, from the mip level that matches the pixel footprint).
+Then what a real small camera adds, varying per frame but seeded by the pose: exposure and
+white balance, gamma, haze with distance, vignetting, motion or focus blur, sensor noise and
+JPEG compression.
+
+Geometry conventions (the same as :mod:`vision.georef`): vehicle yaw clockwise from north,
+pitch nose-up positive, roll right-wing-down positive, applied Z-Y-X; gimbal pitch -90 looks
+straight down, 0 at the horizon, gimbal yaw relative to the nose; a stabilised gimbal (the
+default) ignores vehicle roll and pitch. Image x right, y down, pixel (row i, column j)
+centred at (j + 0.5, i + 0.5); at nadir with yaw 0 the top of the image is north.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageChops, ImageFilter
+
+from simulators.world import World
+from simulators.world.objects import hash_id
+
+__all__ = ["CameraError", "Frame", "SyntheticCamera", "camera_rotation", "project_points"]
+
+F64 = NDArray[np.float64]
+
+
+class CameraError(ValueError):
+    """A pose or camera the synthetic camera cannot render."""
+
+
+@dataclass
+class Frame:
+    """One rendered frame: RGB image (H x W x 3 uint8), the pose and time it was taken at.
+
+    ``jpeg`` holds the compressed bytes the image was decoded from (what a real camera
+    would store), so evidence can carry the very bytes the detector saw.
+    """
+
+    image: NDArray[np.uint8]
+    pose: Any  # telemetry.contract.CameraPose
+    time: datetime
+    jpeg: bytes | None = None
+
+
+def _rx(a: float) -> F64:
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def _ry(a: float) -> F64:
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def _rz(a: float) -> F64:
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+# Camera axes (x right, y down, z optical axis) in the gimbal frame (forward, right, down).
+_GIMBAL_FROM_CAMERA = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+
+
+def camera_rotation(pose: Any, stabilized: bool = True) -> F64:
+    """Rotation taking camera-frame vectors to local north-east-down."""
+    r, p, y = (
+        math.radians(pose.roll_deg),
+        math.radians(pose.pitch_deg),
+        math.radians(pose.yaw_deg),
+    )
+    gp, gy = math.radians(pose.gimbal_pitch_deg), math.radians(pose.gimbal_yaw_deg)
+    if stabilized:
+        ned_from_gimbal = _rz(y + gy) @ _ry(gp)
+    else:
+        ned_from_gimbal = _rz(y) @ _ry(p) @ _rx(r) @ _rz(gy) @ _ry(gp)
+    return np.asarray(ned_from_gimbal @ _GIMBAL_FROM_CAMERA)
+
+
+def intrinsics(camera_model: Any) -> F64:
+    """The 3x3 pinhole matrix K of a ``missions.camera.CameraModel`` (pixel-edge coords)."""
+    w, h = camera_model.image_width_px, camera_model.image_height_px
+    fx = camera_model.focal_length_mm / camera_model.sensor_width_mm * w
+    fy = camera_model.focal_length_mm / camera_model.sensor_height_mm * h
+    return np.array([[fx, 0.0, w / 2.0], [0.0, fy, h / 2.0], [0.0, 0.0, 1.0]])
+
+
+def project_points(
+    xy_local: F64,
+    camera_xy: tuple[float, float],
+    height_m: float,
+    rotation: F64,
+    k: F64,
+) -> tuple[F64, F64]:
+    """Project ground points (N, 2 local east/north metres) into the image.
+
+    Returns ``(uv, depth)``: pixel coordinates (N, 2) and depth along the optical axis (N);
+    points with depth <= 0 are behind the camera and their ``uv`` is meaningless.
+    """
+    xy = np.asarray(xy_local, dtype=np.float64).reshape(-1, 2)
+    ned = np.column_stack(
+        [xy[:, 1] - camera_xy[1], xy[:, 0] - camera_xy[0], np.full(len(xy), height_m)]
+    )
+    cam = ned @ rotation  # rotation.T @ v for each row
+    depth = cam[:, 2]
+    safe = np.where(np.abs(depth) < 1e-9, 1e-9, depth)
+    uv = (cam[:, :2] / safe[:, None]) * np.array([k[0, 0], k[1, 1]]) + np.array([k[0, 2], k[1, 2]])
+    return uv, depth
+
+
+@lru_cache(maxsize=8)
+def _vignette(w: int, h: int) -> Image.Image:
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r2 = ((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2
+    v = np.clip(1.0 - 0.12 * r2, 0, 1) * 255
+    return Image.fromarray(v.astype(np.uint8), "L").convert("RGB")
+
+
+@lru_cache(maxsize=8)
+def _noise_bank(w: int, h: int) -> NDArray[np.int16]:
+    """Sensor noise for a frame size (sigma 4 levels), twice as tall to draw windows from."""
+    rng = np.random.default_rng(4242)
+    return np.asarray(rng.normal(0.0, 4.0, (2 * h, w, 3)).round().astype(np.int16))
+
+
+class SyntheticCamera:
+    """Renders frames of ``world`` as seen by ``camera_model`` from a ``CameraPose``.
+
+    ``site_frame`` converts the pose's lon/lat to the world's local metres (default: the
+    world's own frame). ``seed`` makes per-frame effects repeatable: the same seed and pose
+    give the same image. ``effects=False`` turns off everything after the geometric warp
+    (lighting, haze, blur, noise, JPEG) for tests and clean previews. ``max_range_m`` limits
+    how far an oblique view shows ground; beyond it is haze and sky.
+    """
+
+    def __init__(
+        self,
+        world: World,
+        camera_model: Any,
+        site_frame: Any | None = None,
+        seed: int = 0,
+        *,
+        stabilized: bool = True,
+        effects: bool = True,
+        jpeg: bool = True,
+        max_range_m: float = 400.0,
+    ) -> None:
+        self.world = world
+        self.camera_model = camera_model
+        self.frame = site_frame if site_frame is not None else world.frame
+        self.seed = int(seed)
+        self.stabilized = stabilized
+        self.effects = effects
+        self.jpeg = jpeg
+        self.max_range_m = float(max_range_m)
+        self.k = intrinsics(camera_model)
+        self.size = (int(camera_model.image_width_px), int(camera_model.image_height_px))
+
+    # --- geometry --------------------------------------------------------------------------
+
+    def geometry(self, pose: Any) -> tuple[tuple[float, float], float, F64]:
+        """Camera position (local x, y), height above ground and rotation for ``pose``."""
+        h = float(pose.alt_agl_m)
+        if not math.isfinite(h) or h <= 0.5:
+            raise CameraError(
+                f"pose.alt_agl_m={pose.alt_agl_m!r}: the camera must be above the ground "
+                "(more than 0.5 m) to render a frame"
+            )
+        x, y = self.frame.to_local(pose.lon, pose.lat)
+        return (float(x), float(y)), h, camera_rotation(pose, self.stabilized)
+
+    def project(self, pose: Any, xy_local: F64) -> tuple[F64, F64]:
+        """Pixel coordinates and depths of ground points (local metres) in a frame at ``pose``."""
+        c, h, rot = self.geometry(pose)
+        return project_points(xy_local, c, h, rot, self.k)
+
+    # --- rendering -------------------------------------------------------------------------
+
+    def render(self, pose: Any) -> Frame:
+        """The frame seen from ``pose`` (a ``telemetry.contract.CameraPose``)."""
+        (cx, cy), h, rot = self.geometry(pose)
+        w, hh = self.size
+        m = rot @ np.linalg.inv(self.k)  # pixel (u, v, 1) -> ray in NED
+        rng = np.random.default_rng([self.seed, _pose_key(pose)])
+
+        # Sample rays around the border to find the ground window the frame can see.
+        us = np.linspace(0, w, 9)
+        vs = np.linspace(0, hh, 9)
+        border = np.array(
+            [(u, 0.0) for u in us]
+            + [(u, hh) for u in us]
+            + [(0.0, v) for v in vs]
+            + [(w, v) for v in vs]
+            + [(w / 2, hh / 2)]
+        )
+        d = m @ np.column_stack([border, np.ones(len(border))]).T
+        down = d[2]
+        horiz = np.hypot(d[0], d[1])
+        far = self.max_range_m
+        reach = np.where(down > 1e-9, h * horiz / np.maximum(down, 1e-9), np.inf)
+        reach = np.minimum(reach, far)
+        unit = np.where(horiz > 1e-12, 1.0 / np.maximum(horiz, 1e-12), 0.0)
+        gx = cx + d[1] * unit * reach
+        gy = cy + d[0] * unit * reach
+        sees_sky = bool(np.any(down <= h / far))
+        gx = np.append(gx, cx)
+        gy = np.append(gy, cy)
+
+        # Mip level: keep the crop modest and the texture no finer than ~the pixel footprint.
+        raster = self.world.raster
+        ext = max(gx.max() - gx.min(), gy.max() - gy.min())
+        near_gsd = h / max(self.k[0, 0], self.k[1, 1]) / max(float(np.max(down)) / 1.0, 1e-3)
+        level = 0
+        while level < 6 and (
+            ext / raster.pixel_size(level) > 3500 or near_gsd > 2.0 * raster.pixel_size(level)
+        ):
+            level += 1
+        s = raster.pixel_size(level)
+        pad = 2.0 * s + 0.5
+        r0f, c0f = raster.to_pixel(level, gx.min() - pad, gy.max() + pad)
+        r1f, c1f = raster.to_pixel(level, gx.max() + pad, gy.min() - pad)
+        r0, c0 = math.floor(r0f), math.floor(c0f)
+        r1, c1 = math.ceil(r1f), math.ceil(c1f)
+        crop = raster.crop(level, r0, c0, r1, c1)
+
+        # Homography: output pixel (u, v) -> crop (col, row), see the module docstring.
+        x_left = raster.x0 + c0 * s
+        y_top = raster.y1 - r0 * s
+        hom = np.vstack(
+            [
+                (h / s) * m[1] + ((cx - x_left) / s) * m[2],
+                -(h / s) * m[0] + ((y_top - cy) / s) * m[2],
+                m[2],
+            ]
+        )
+        v_start = 0
+        if sees_sky:
+            # Rows at or above the horizon cannot be expressed by Pillow's normalised
+            # homography; start the warp below the horizon and fill the rest with sky.
+            v_h = _horizon_rows(m, w, hh, h / (far * 1.5))
+            v_start = int(min(hh, max(0, math.ceil(v_h))))
+        image = np.empty((hh, w, 3), np.uint8)
+        if v_start < hh:
+            shift = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, v_start], [0.0, 0.0, 1.0]])
+            hs = hom @ shift
+            coeffs = (hs / hs[2, 2]).ravel()[:8]
+            src = Image.fromarray(crop, "RGB")
+            warped = src.transform(
+                (w, hh - v_start),
+                Image.Transform.PERSPECTIVE,
+                tuple(coeffs.tolist()),
+                Image.Resampling.BILINEAR,
+            )
+            image[v_start:] = np.asarray(warped)
+        sky = np.array([200, 212, 228], np.float32) * rng.uniform(0.9, 1.05)
+        if v_start > 0:
+            image[:v_start] = sky.astype(np.uint8)
+        if self.effects:
+            image = self._effects(image, rng, m, h, sees_sky, sky, pose)
+        jpeg_bytes = None
+        if self.jpeg:
+            buf = io.BytesIO()
+            q = int(rng.integers(60, 96)) if self.effects else 95
+            Image.fromarray(image, "RGB").save(buf, "JPEG", quality=q)
+            jpeg_bytes = buf.getvalue()
+            image = np.asarray(Image.open(io.BytesIO(jpeg_bytes)).convert("RGB"))
+        return Frame(image=image, pose=pose, time=pose.time, jpeg=jpeg_bytes)
+
+    def _effects(
+        self,
+        image: NDArray[np.uint8],
+        rng: np.random.Generator,
+        m: F64,
+        h: float,
+        sees_sky: bool,
+        sky: NDArray[np.float32],
+        pose: Any,
+    ) -> NDArray[np.uint8]:
+        w, hh = self.size
+        if sees_sky or pose.gimbal_pitch_deg > -60:
+            # Haze grows with distance along the ray; matters only for oblique views.
+            vv = (np.arange(0, hh, 4, dtype=np.float64) + 0.5)[:, None]
+            uu = (np.arange(0, w, 4, dtype=np.float64) + 0.5)[None, :]
+            down = m[2, 0] * uu + m[2, 1] * vv + m[2, 2]
+            norm = np.sqrt(
+                (m[0, 0] * uu + m[0, 1] * vv + m[0, 2]) ** 2
+                + (m[1, 0] * uu + m[1, 1] * vv + m[1, 2]) ** 2
+                + down**2
+            )
+            dist = np.where(down > 1e-9, h * norm / np.maximum(down, 1e-9), np.inf)
+            frac = 1.0 - np.exp(-dist / rng.uniform(600, 1500))
+            frac = np.where(dist > self.max_range_m, 1.0, frac).astype(np.float32)
+            fr = (
+                np.asarray(
+                    Image.fromarray((frac * 255).astype(np.uint8), "L").resize(
+                        (w, hh), Image.Resampling.BILINEAR
+                    ),
+                    np.float32,
+                )[:, :, None]
+                / 255.0
+            )
+            image = (image * (1 - fr) + sky * fr).astype(np.uint8)
+        pil = Image.fromarray(image, "RGB")
+        # Exposure, white balance and gamma in one lookup table.
+        gain = rng.uniform(0.8, 1.2) * rng.uniform(0.94, 1.06, 3)
+        gamma = rng.uniform(0.85, 1.15)
+        x = np.arange(256, dtype=np.float64) / 255.0
+        lut = np.concatenate([np.clip((x**gamma) * g * 255.0, 0, 255) for g in gain])
+        pil = pil.point(lut.round().astype(np.uint8).tolist())
+        pil = ImageChops.multiply(pil, _vignette(w, hh))
+        blur = rng.uniform()
+        if blur < 0.35:
+            # Motion blur along the direction of flight (image up at zero gimbal yaw).
+            n = int(rng.integers(2, 5))
+            kern = np.zeros((5, 5))
+            a = math.radians(-pose.gimbal_yaw_deg) + rng.normal(0, 0.2)
+            for t in np.linspace(-(n - 1) / 2, (n - 1) / 2, n):
+                kern[round(2 - t * math.cos(a)), round(2 + t * math.sin(a))] += 1
+            pil = pil.filter(ImageFilter.Kernel((5, 5), kern.ravel().tolist(), scale=kern.sum()))
+        elif blur < 0.55:
+            pil = pil.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.1)))
+        out = np.asarray(pil).astype(np.int16)
+        bank = _noise_bank(w, hh)
+        off = int(rng.integers(0, hh))
+        shift = int(rng.integers(0, 3))
+        out += bank[off : off + hh] >> shift
+        return np.asarray(np.clip(out, 0, 255).astype(np.uint8))
+
+
+def _horizon_rows(m: F64, w: int, hh: int, min_down: float) -> float:
+    """The lowest image row (at either side) whose ray is still at or above ``min_down``."""
+    worst = 0.0
+    for u in (0.0, float(w)):
+        # down(u, v) = m20 u + m21 v + m22 ; solve down = min_down for v.
+        if abs(m[2, 1]) < 1e-12:
+            if m[2, 0] * u + m[2, 2] <= min_down:
+                return float(hh)
+            continue
+        v = (min_down - m[2, 0] * u - m[2, 2]) / m[2, 1]
+        if m[2, 1] > 0:
+            worst = max(worst, v)
+        else:
+            return float(hh)
+    return worst
+
+
+def _pose_key(pose: Any) -> int:
+    text = (
+        f"{pose.time.timestamp():.6f}|{pose.lat:.8f}|{pose.lon:.8f}|{pose.alt_agl_m:.3f}|"
+        f"{pose.yaw_deg:.3f}|{pose.pitch_deg:.3f}|{pose.roll_deg:.3f}|{pose.gimbal_pitch_deg:.3f}"
+    )
+    return hash_id(text)

@@ -1,0 +1,435 @@
+"""Training data from the synthetic world and camera, in Ultralytics YOLO layout.
+
+``generate_dataset`` builds worlds (sites x seeds), flies the synthetic camera over them and
+writes ``images/{train,val,test}/*.jpg``, ``labels/{split}/*.txt`` (one ``class xc yc w h``
+line per visible planted violation, normalised) and ``data.yaml`` with the class names in the
+caller's order. Labels come from the ground-truth footprints projected into each frame with
+the same camera model the renderer used, clipped to the image; boxes mostly outside the
+frame or only a few pixels big are dropped. The test split comes from other seeds AND other
+site polygons than training, so it measures generalisation to unseen layouts. A share of the
+frames shows no violation at all (only ground and distractors).
+
+Frames are rendered directly at the training size (default 640 x 480) with the field of
+view of the default 1/2.3" 4.5 mm camera, which is what a 1280 x 960 flight frame looks like
+after the detector's letterbox resize. ``manifest.jsonl`` records each image's world, pose
+and boxes; ``ground_truth/*.geojson`` each world's planted objects.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simulators.camera import SyntheticCamera, camera_rotation, intrinsics, project_points
+from simulators.world import VIOLATION_KINDS, World, generate_world
+from simulators.world.objects import PlantedObject
+
+__all__ = ["DatasetError", "DatasetReport", "generate_dataset", "synthetic_site", "yolo_boxes"]
+
+SPLITS = ("train", "val", "test")
+
+
+class DatasetError(ValueError):
+    """Arguments of ``generate_dataset`` that cannot make a dataset."""
+
+
+@dataclass
+class DatasetReport:
+    """What was written: counts per split and class, worlds used, time taken."""
+
+    out_dir: Path
+    data_yaml: Path
+    images: dict[str, int] = field(default_factory=dict)
+    empty_images: dict[str, int] = field(default_factory=dict)
+    boxes: dict[str, dict[str, int]] = field(default_factory=dict)
+    worlds: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out_dir": str(self.out_dir),
+            "data_yaml": str(self.data_yaml),
+            "images": self.images,
+            "empty_images": self.empty_images,
+            "boxes": self.boxes,
+            "worlds": {k: [list(w) for w in v] for k, v in self.worlds.items()},
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def synthetic_site(seed: int, span_m: tuple[float, float] = (220.0, 380.0)) -> Any:
+    """A random site polygon somewhere in north-east China farmland (for unseen layouts)."""
+    from missions.frame import LocalFrame
+    from missions.site import site_from_geojson
+
+    rng = np.random.default_rng([int(seed), 99])
+    lon0, lat0 = float(rng.uniform(116.0, 126.0)), float(rng.uniform(36.0, 46.0))
+    frame = LocalFrame(lon0, lat0)
+    n = int(rng.integers(5, 9))
+    # Evenly spread corners (jittered) keep the polygon around its centre, the launch point.
+    ang = (np.arange(n) + rng.uniform(-0.3, 0.3, n)) * 2 * math.pi / n
+    rx, ry = rng.uniform(*span_m) / 2, rng.uniform(*span_m) / 2
+    rad = rng.uniform(0.8, 1.0, n)
+    x, y = rx * rad * np.cos(ang), ry * rad * np.sin(ang)
+    lon, lat = frame.to_wgs84(x, y)
+    ring = [[float(a), float(b)] for a, b in zip(lon, lat, strict=True)]
+    ring.append(ring[0])
+    data = {
+        "type": "FeatureCollection",
+        "properties": {"name": f"synthetic {seed}", "id": f"synthetic-{seed}"},
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"role": "keep_in", "min_alt_m": 20, "max_alt_m": 120},
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+            },
+            {
+                "type": "Feature",
+                "properties": {"role": "launch"},
+                "geometry": {"type": "Point", "coordinates": [lon0, lat0]},
+            },
+        ],
+    }
+    return site_from_geojson(data)
+
+
+def _scaled_camera(camera_model: Any, size: tuple[int, int]) -> Any:
+    from missions.camera import CameraModel
+
+    base = camera_model if camera_model is not None else CameraModel.default()
+    return CameraModel(
+        base.sensor_width_mm, base.sensor_height_mm, base.focal_length_mm, size[0], size[1]
+    )
+
+
+def yolo_boxes(
+    objects: Sequence[PlantedObject],
+    class_index: dict[str, int],
+    camera_xy: tuple[float, float],
+    height_m: float,
+    rotation: np.ndarray,
+    k: np.ndarray,
+    size: tuple[int, int],
+    min_box_px: float = 6.0,
+    min_visible: float = 0.4,
+) -> list[tuple[int, float, float, float, float]]:
+    """Pixel boxes (class, x1, y1, x2, y2) of the objects' footprints seen in a frame.
+
+    A box is kept when at least ``min_visible`` of its area lies in the image and its
+    clipped sides are at least ``min_box_px``; objects partly behind the camera are dropped.
+    """
+    w, h = size
+    out: list[tuple[int, float, float, float, float]] = []
+    for o in objects:
+        if o.class_name not in class_index:
+            continue
+        uv, depth = project_points(o.footprint_local(), camera_xy, height_m, rotation, k)
+        if np.any(depth <= 0.5):
+            continue
+        x1, y1 = float(uv[:, 0].min()), float(uv[:, 1].min())
+        x2, y2 = float(uv[:, 0].max()), float(uv[:, 1].max())
+        area = (x2 - x1) * (y2 - y1)
+        cx1, cy1, cx2, cy2 = max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)
+        if cx2 - cx1 < min_box_px or cy2 - cy1 < min_box_px or area <= 0:
+            continue
+        if (cx2 - cx1) * (cy2 - cy1) / area < min_visible:
+            continue
+        out.append((class_index[o.class_name], cx1, cy1, cx2, cy2))
+    return out
+
+
+class _PoseLike:
+    """A minimal pose (the CameraPose fields) used while sampling, before validation."""
+
+    def __init__(self, **kw: Any) -> None:
+        self.__dict__.update(kw)
+
+
+def _sample_pose(
+    rng: np.random.Generator,
+    world: World,
+    cam_model: Any,
+    target: PlantedObject | None,
+    altitude_range: tuple[float, float],
+    oblique_fraction: float,
+    when: datetime,
+) -> Any:
+    from telemetry.contract import CameraPose
+
+    alt = float(rng.uniform(*altitude_range))
+    oblique = rng.uniform() < oblique_fraction
+    gp = (
+        float(rng.uniform(-75.0, -45.0))
+        if oblique
+        else float(np.clip(rng.normal(-90, 1.5), -90, -86))
+    )
+    yaw = float(rng.uniform(0, 360))
+    roll, pitch = float(rng.normal(0, 2)), float(rng.normal(0, 2))
+    probe = _PoseLike(
+        roll_deg=roll, pitch_deg=pitch, yaw_deg=yaw, gimbal_pitch_deg=gp, gimbal_yaw_deg=0.0
+    )
+    rot = camera_rotation(probe)
+    k = intrinsics(cam_model)
+    w, h = cam_model.image_width_px, cam_model.image_height_px
+    if target is not None:
+        tx, ty = target.x_m, target.y_m
+        u = float(rng.uniform(0.15, 0.85)) * w
+        v = float(rng.uniform(0.25 if oblique else 0.15, 0.85)) * h
+    else:
+        xmin, ymin, xmax, ymax = world.keep_in_local.bounds
+        tx, ty = float(rng.uniform(xmin, xmax)), float(rng.uniform(ymin, ymax))
+        u, v = w / 2, h / 2
+    ray = rot @ np.linalg.inv(k) @ np.array([u, v, 1.0])
+    t = alt / ray[2]
+    cx, cy = tx - t * ray[1], ty - t * ray[0]
+    lon, lat = world.frame.to_wgs84(cx, cy)
+    return CameraPose(
+        time=when,
+        lat=float(lat),
+        lon=float(lon),
+        alt_agl_m=alt,
+        alt_amsl_m=alt + 50.0,
+        roll_deg=roll,
+        pitch_deg=pitch,
+        yaw_deg=yaw,
+        gimbal_pitch_deg=gp,
+        gimbal_yaw_deg=0.0,
+    )
+
+
+def _load_sites(paths: Sequence[str | Path] | None, what: str) -> list[Any]:
+    from missions.site import load_site
+
+    sites = []
+    for p in paths or []:
+        if not Path(p).is_file():
+            raise DatasetError(f"{what}: site file {str(p)!r} does not exist")
+        sites.append(load_site(p))
+    return sites
+
+
+def generate_dataset(
+    out_dir: str | Path,
+    site_paths: Sequence[str | Path] | None = None,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4, 5),
+    images: int = 600,
+    class_names: Sequence[str] | None = None,
+    *,
+    test_site_paths: Sequence[str | Path] | None = None,
+    test_seeds: Sequence[int] | None = None,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    image_size: tuple[int, int] = (640, 480),
+    empty_fraction: float = 0.1,
+    distractor_fraction: float = 0.2,
+    oblique_fraction: float = 0.2,
+    altitude_range: tuple[float, float] = (40.0, 90.0),
+    violations_per_world: int = 10,
+    distractors_per_world: int = 14,
+    camera_model: Any | None = None,
+    min_box_px: float = 6.0,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> DatasetReport:
+    """Write a YOLO dataset of ``images`` frames (all splits) to ``out_dir``.
+
+    Training and validation frames come from ``site_paths`` (site files; default: one
+    synthetic site per seed) x ``seeds``. Test frames come from ``test_site_paths`` (default:
+    synthetic sites of their own) x ``test_seeds`` (default: each training seed + 10000),
+    which must not overlap ``seeds``. ``class_names`` gives the class order of the labels
+    (default: all five violation classes); only those classes are planted.
+    """
+    t_start = time.perf_counter()
+    names = list(VIOLATION_KINDS if class_names is None else class_names)
+    for n in names:
+        if n not in VIOLATION_KINDS:
+            raise DatasetError(
+                f"class_names: {n!r} is not a class the synthetic world can plant; use some of "
+                f"{', '.join(VIOLATION_KINDS)}"
+            )
+    if len(set(names)) != len(names) or not names:
+        raise DatasetError(f"class_names={names!r}: give each class once, at least one")
+    if images < 1:
+        raise DatasetError(f"images={images}: ask for at least one image")
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise DatasetError("seeds: give at least one seed")
+    t_seeds = [s + 10000 for s in seeds] if test_seeds is None else [int(s) for s in test_seeds]
+    if set(t_seeds) & set(seeds):
+        raise DatasetError(
+            f"test_seeds={t_seeds!r} overlap seeds={seeds!r}; the test split must use other seeds"
+        )
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= value < 1.0:
+            raise DatasetError(f"{name}={value}: use a fraction in [0, 1)")
+    if val_fraction + test_fraction >= 1.0:
+        raise DatasetError("val_fraction + test_fraction must leave images for training")
+    w_px, h_px = int(image_size[0]), int(image_size[1])
+    if w_px < 64 or h_px < 64:
+        raise DatasetError(f"image_size={image_size!r}: at least 64 x 64 pixels")
+
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise DatasetError(
+                f"out_dir={str(out)!r} is not empty; choose another directory or pass overwrite"
+            )
+        shutil.rmtree(out)
+    for split in SPLITS:
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+    (out / "ground_truth").mkdir(parents=True, exist_ok=True)
+
+    train_sites = _load_sites(site_paths, "site_paths")
+    test_sites = _load_sites(test_site_paths, "test_site_paths")
+    train_ids = {s.id for s in train_sites}
+    if test_sites and train_ids & {s.id for s in test_sites}:
+        raise DatasetError("test_site_paths: the test split needs sites not used for training")
+
+    def worlds_for(sites: list[Any], seed_list: list[int]) -> list[tuple[Any, int]]:
+        if sites:
+            return [(site, sd) for site in sites for sd in seed_list]
+        return [(None, sd) for sd in seed_list]
+
+    plan = {
+        "train": worlds_for(train_sites, seeds),
+        "val": worlds_for(train_sites, seeds),
+        "test": worlds_for(test_sites, t_seeds),
+    }
+    n_test = round(images * test_fraction)
+    n_val = round(images * val_fraction)
+    counts = {"train": images - n_test - n_val, "val": n_val, "test": n_test}
+
+    cam_model = _scaled_camera(camera_model, (w_px, h_px))
+    class_index = {n: i for i, n in enumerate(names)}
+    report = DatasetReport(out_dir=out, data_yaml=out / "data.yaml")
+    manifest = (out / "manifest.jsonl").open("w", encoding="utf-8")
+    done = 0
+    try:
+        for split_no, split in enumerate(SPLITS):
+            worlds = plan[split]
+            report.images[split] = 0
+            report.empty_images[split] = 0
+            report.boxes[split] = {n: 0 for n in names}
+            report.worlds[split] = []
+            total = counts[split]
+            for wi, (site, sd) in enumerate(worlds):
+                share = total // len(worlds) + (1 if wi < total % len(worlds) else 0)
+                if share == 0:
+                    continue
+                if site is None:
+                    # Synthetic polygons: training and test sites differ by their seeds.
+                    site = synthetic_site(sd)
+                world = generate_world(
+                    site,
+                    sd,
+                    classes=names,
+                    violations=violations_per_world,
+                    distractors=distractors_per_world,
+                )
+                report.worlds[split].append((world.site_id, sd))
+                world.save(out / "ground_truth" / f"{split}_{world.site_id}_{sd}.geojson")
+                camera = SyntheticCamera(world, cam_model, seed=sd * 10 + split_no)
+                rng = np.random.default_rng([sd, split_no, wi, 77])
+                start = datetime(2026, 5, 1, 2, 0, tzinfo=UTC) + timedelta(days=sd % 200)
+                by_class: dict[str, list[PlantedObject]] = {}
+                for o in world.violations:
+                    by_class.setdefault(o.class_name, []).append(o)
+                for i in range(share):
+                    r = rng.uniform()
+                    target: PlantedObject | None
+                    if r < empty_fraction:
+                        target = None
+                    elif r < empty_fraction + distractor_fraction and world.distractors:
+                        target = world.distractors[int(rng.integers(len(world.distractors)))]
+                    else:
+                        cls = sorted(by_class)[int(rng.integers(len(by_class)))]
+                        target = by_class[cls][int(rng.integers(len(by_class[cls])))]
+                    pose = _sample_pose(
+                        rng,
+                        world,
+                        cam_model,
+                        target,
+                        altitude_range,
+                        oblique_fraction,
+                        start + timedelta(seconds=2 * i),
+                    )
+                    frame = camera.render(pose)
+                    xy, height, rot = camera.geometry(pose)
+                    boxes = yolo_boxes(
+                        world.violations,
+                        class_index,
+                        xy,
+                        height,
+                        rot,
+                        camera.k,
+                        (w_px, h_px),
+                        min_box_px=min_box_px,
+                    )
+                    stem = f"{split}_{world.site_id}_{sd}_{i:05d}"
+                    (out / "images" / split / f"{stem}.jpg").write_bytes(frame.jpeg or b"")
+                    lines = [
+                        f"{c} {(x1 + x2) / 2 / w_px:.6f} {(y1 + y2) / 2 / h_px:.6f} "
+                        f"{(x2 - x1) / w_px:.6f} {(y2 - y1) / h_px:.6f}"
+                        for c, x1, y1, x2, y2 in boxes
+                    ]
+                    (out / "labels" / split / f"{stem}.txt").write_text(
+                        "\n".join(lines) + ("\n" if lines else ""), "utf-8"
+                    )
+                    report.images[split] += 1
+                    if not boxes:
+                        report.empty_images[split] += 1
+                    for c, *_ in boxes:
+                        report.boxes[split][names[c]] += 1
+                    manifest.write(
+                        json.dumps(
+                            {
+                                "image": f"images/{split}/{stem}.jpg",
+                                "split": split,
+                                "site_id": world.site_id,
+                                "seed": sd,
+                                "pose": pose.model_dump(mode="json"),
+                                "boxes": [
+                                    [
+                                        names[c],
+                                        round(x1, 2),
+                                        round(y1, 2),
+                                        round(x2, 2),
+                                        round(y2, 2),
+                                    ]
+                                    for c, x1, y1, x2, y2 in boxes
+                                ],
+                            }
+                        )
+                        + "\n"
+                    )
+                    done += 1
+                    if progress is not None:
+                        progress(done, images)
+                del world, camera
+    finally:
+        manifest.close()
+
+    names_yaml = "\n".join(f"  {i}: {n}" for i, n in enumerate(names))
+    report.data_yaml.write_text(
+        "# Synthetic FieldPatrol dataset (simulators.dataset.generate_dataset)\n"
+        f"path: {out.resolve()}\n"
+        "train: images/train\n"
+        "val: images/val\n"
+        "test: images/test\n"
+        f"nc: {len(names)}\n"
+        f"names:\n{names_yaml}\n",
+        "utf-8",
+    )
+    report.seconds = time.perf_counter() - t_start
+    (out / "report.json").write_text(json.dumps(report.to_dict(), indent=1), "utf-8")
+    return report
