@@ -1,0 +1,94 @@
+"""`patrol fly` end to end: a real `patrol` process flies a mission file against the built-in
+simulator over TCP, and the sortie lands in FIELDPATROL_HOME (tlog, database row, audit)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from missions.formats import MissionFile, save_mission
+from missions.items import (
+    MAV_CMD_DO_SET_CAM_TRIGG_DIST,
+    MAV_CMD_NAV_RETURN_TO_LAUNCH,
+    MAV_CMD_NAV_TAKEOFF,
+    MAV_CMD_NAV_WAYPOINT,
+    MAV_FRAME_GLOBAL,
+    make_item,
+    renumber,
+)
+
+PATROL = str(Path(sys.executable).with_name("patrol"))
+HOME = (41.7003, 123.4005, 42.0)
+
+
+def _mission_file(path: Path) -> Path:
+    lat, lon = HOME[0], HOME[1]
+    items = [
+        make_item(MAV_CMD_NAV_WAYPOINT, lon, lat, HOME[2], frame=MAV_FRAME_GLOBAL),
+        make_item(MAV_CMD_NAV_TAKEOFF, alt_m=20.0),
+        make_item(MAV_CMD_DO_SET_CAM_TRIGG_DIST, params=(15.0, 0.0, 1.0, 0.0)),
+        make_item(MAV_CMD_NAV_WAYPOINT, lon, lat + 0.0005, 20.0),
+        make_item(MAV_CMD_NAV_WAYPOINT, lon + 0.0006, lat + 0.0005, 20.0),
+        make_item(MAV_CMD_DO_SET_CAM_TRIGG_DIST, params=(0.0, 0.0, 0.0, 0.0)),
+        make_item(MAV_CMD_NAV_RETURN_TO_LAUNCH),
+    ]
+    return save_mission(path, MissionFile(items=renumber(items)))
+
+
+def _run(args: list[str], home: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FIELDPATROL_HOME": str(home)}
+    env.pop("FIELDPATROL_DATABASE_URL", None)
+    return subprocess.run(
+        [PATROL, "fly", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+@pytest.mark.slow
+def test_patrol_fly_completes_and_records_sortie(tmp_path: Path) -> None:
+    from simulators.vehicle import SimulatorServer
+
+    mission = _mission_file(tmp_path / "patrol.waypoints")
+    home = tmp_path / "home"
+    with SimulatorServer(kind="copter", home=HOME, speedup=150.0) as sim:
+        proc = _run([str(mission), "--connect", sim.url, "--json"], home)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["completed"] and out["landed"] and out["disarmed"]
+    assert out["waypoints_reached"] == out["waypoints_total"] == 4  # takeoff, 2 legs, RTL
+    assert out["flight_time_s"] > 10
+    assert out["photos"] >= 3
+    tlog = Path(out["tlog"])
+    assert tlog.parent == home / "tlogs"
+    assert out["tlog_sha256"] == hashlib.sha256(tlog.read_bytes()).hexdigest()
+
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{home / 'fieldpatrol.db'}")
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT status, tlog_path FROM sorties WHERE id = :id"), {"id": out["sortie_id"]}
+        ).one()
+    engine.dispose()
+    assert row == ("completed", out["tlog"])
+
+
+def test_patrol_fly_user_errors_are_one_line(tmp_path: Path) -> None:
+    mission = _mission_file(tmp_path / "patrol.waypoints")
+    home = tmp_path / "home"
+    proc = _run([str(mission), "--connect", "tcp:127.0.0.1:1", "--json"], home)
+    assert proc.returncode == 1
+    assert "cannot open tcp:127.0.0.1:1" in proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["completed"] is False and out["recorded"] is False
+    proc = _run([str(mission), "--connect", "radio:whatever"], home)
+    assert proc.returncode == 1 and "no known scheme" in proc.stderr
+    proc = _run([str(tmp_path / "nope.waypoints"), "--connect", "tcp:127.0.0.1:1"], home)
+    assert proc.returncode == 1 and "does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not list((home / "tlogs").glob("*.tlog"))
