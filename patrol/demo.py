@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import io
 import itertools
@@ -253,7 +254,11 @@ class DemoRun:
         world.save(report_dir / "ground_truth.geojson")
         summary.planted_violations = len(world.violations)
 
-        camera_model = CameraModel.default()
+        # The default camera's optics at 640x480: the detector's input size, so rendering a
+        # full-resolution frame only to shrink it again is skipped.
+        camera_model = dataclasses.replace(
+            CameraModel.default(), image_width_px=640, image_height_px=480
+        )
         plan = plan_survey(site, camera_model, altitude_agl_m=options.altitude_agl_m)
         check = check_mission(site, plan.items)
         if not check.ok:
