@@ -271,9 +271,8 @@ class Vehicle:
         )
 
     def fence_status_message(self) -> Any:
+        # ArduPilot reports VEL_LIMIT only while its avoidance limits speed; we have none.
         mitigation = M.FENCE_MITIGATE_NONE
-        if self.breach_type != fence_mod.BREACH_NONE and self.params["FENCE_ACTION"] > 0:
-            mitigation = M.FENCE_MITIGATE_VEHICLE
         return M.MAVLink_fence_status_message(
             1 if self.breach_type != fence_mod.BREACH_NONE else 0,
             self.breach_count,
@@ -1147,6 +1146,8 @@ class Vehicle:
         elif nav.kind in ("hold", "goto"):
             want_vn, want_ve, want_vu, want_yaw = self._goto_step(nav)
         elif nav.kind == "takeoff":
+            if not b.on_ground:
+                want_vn, want_ve = self._toward(nav.n, nav.e, 0.0)
             want_vu = self._vertical_speed(nav.u - b.u)
             if b.u >= nav.u - 0.3:
                 self._nav_complete()
