@@ -25,7 +25,7 @@ def format_time(value: datetime) -> str:
     """ISO 8601 UTC with microseconds and a ``Z`` (one spelling per instant)."""
     if value.tzinfo is None:
         raise AuditError(f"time {value!r} is naive: pass a timezone-aware UTC datetime")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: str) -> datetime:
@@ -49,17 +49,20 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} value {value!r} is not JSON")
 
 
+# One encoder reused: building one per call costs more than encoding a small payload.
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default
+)
+# The string escaper json.dumps(ensure_ascii=False) itself uses (the C one when available).
+_quote: Any = (
+    getattr(json.encoder, "c_encode_basestring", None) or json.encoder.py_encode_basestring
+)
+
+
 def canonical_json(value: Any, field: str = "payload") -> str:
     """``value`` as canonical JSON text; AuditError names the field when it cannot be."""
     try:
-        return json.dumps(
-            value,
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-            default=_default,
-        )
+        return _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise AuditError(
             f"{field} cannot be recorded: {exc}; pass JSON values (str, int, float, bool, "
@@ -75,18 +78,13 @@ def sha256_hex(text: str) -> str:
 def entry_json(
     index: int, time: str, actor: str, action: str, subject: str, payload_sha256: str
 ) -> str:
-    """The leaf data of one audit entry (the payload itself is kept beside it, by digest)."""
-    return json.dumps(
-        {
-            "action": action,
-            "actor": actor,
-            "index": index,
-            "payload_sha256": payload_sha256,
-            "subject": subject,
-            "time": time,
-            "v": ENTRY_VERSION,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
+    """The leaf data of one audit entry (the payload itself is kept beside it, by digest).
+
+    Exactly ``json.dumps`` of the fields with sorted keys, compact separators and
+    ``ensure_ascii=False``, written out by hand because it runs once per append and verify.
+    """
+    return (
+        f'{{"action":{_quote(action)},"actor":{_quote(actor)},"index":{int(index)},'
+        f'"payload_sha256":{_quote(payload_sha256)},"subject":{_quote(subject)},'
+        f'"time":{_quote(time)},"v":{ENTRY_VERSION}}}'
     )

@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, event, insert, or_, select, update
+from sqlalchemy import Table, event, insert, select, union_all, update
 from sqlalchemy.orm import Session
 
 from cases.audit import merkle
-from cases.audit.canonical import canonical_json, entry_json, format_time
+from cases.audit.canonical import canonical_json, entry_json
 from cases.audit.errors import AuditError
 from cases.audit.models import AuditEntry, AuditNode, AuditState
 
@@ -79,8 +79,9 @@ class AuditWriter:
         self.batch_size = batch_size
         self._size: int | None = None
         self._peaks: list[bytes] = []
-        self._rows: list[dict[str, Any]] = []
-        self._node_rows: list[dict[str, Any]] = []
+        self._rows: list[tuple[Any, ...]] = []
+        self._node_rows: list[tuple[int, int, bytes]] = []
+        self._sqlite = False
         self._open = False
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -149,31 +150,23 @@ class AuditWriter:
         payload_text = canonical_json(dict(payload))
         if self._size is None:
             self._size, self._peaks = _lock_state(self.session)
+            self._sqlite = self.session.connection().dialect.name == "sqlite"
         index = self._size
         now = datetime.now(UTC)
+        naive = now.replace(tzinfo=None).isoformat(timespec="microseconds")
         digest = hashlib.sha256(payload_text.encode("utf-8")).hexdigest()
-        text = entry_json(index, format_time(now), actor, action, subject, digest)
+        text = entry_json(index, naive + "Z", actor, action, subject, digest)
         leaf = merkle.leaf_hash(text.encode("utf-8"))
-        self._rows.append(
-            {
-                "id": index,
-                "time": now,
-                "actor": actor,
-                "action": action,
-                "subject": subject,
-                "payload": payload_text,
-                "payload_sha256": digest,
-                "entry": text,
-                "leaf_hash": leaf,
-            }
-        )
+        # SQLite keeps DATETIME as text in exactly SQLAlchemy's format (UTC, no zone).
+        when: Any = naive.replace("T", " ") if self._sqlite else now
+        self._rows.append((index, when, actor, action, subject, payload_text, digest, text, leaf))
         # Merge equal-sized subtrees on the right edge, storing each completed node.
         peaks, carry, level, pos = self._peaks, leaf, 0, index
         while pos & 1:
             carry = merkle.node_hash(peaks.pop(), carry)
             level += 1
             pos >>= 1
-            self._node_rows.append({"level": level, "idx": pos, "hash": carry})
+            self._node_rows.append((level, pos, carry))
         peaks.append(carry)
         self._size = index + 1
         if len(self._rows) >= self.batch_size:
@@ -185,9 +178,20 @@ class AuditWriter:
         if not self._rows:
             return
         session = self.session
-        session.execute(insert(_entries), self._rows)
+        conn = session.connection()
+        # Straight to the driver's executemany: per-row SQLAlchemy parameter processing
+        # would cost more than everything else an append does.
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(
+            "INSERT INTO audit_entries (id, time, actor, action, subject, payload, "
+            f"payload_sha256, entry, leaf_hash) VALUES ({', '.join([mark] * 9)})",
+            self._rows,
+        )
         if self._node_rows:
-            session.execute(insert(_nodes), self._node_rows)
+            conn.exec_driver_sql(
+                f"INSERT INTO audit_nodes (level, idx, hash) VALUES ({mark}, {mark}, {mark})",
+                self._node_rows,
+            )
         session.execute(
             update(_state)
             .where(_state.c.id == STATE_ID)
@@ -268,10 +272,15 @@ def fetch_nodes(session: Session, keys: set[tuple[int, int]]) -> dict[tuple[int,
         if level > 0:
             by_level.setdefault(level, []).append(i)
     if by_level:
-        cond = or_(
-            *(and_(_nodes.c.level == lv, _nodes.c.idx.in_(ix)) for lv, ix in by_level.items())
-        )
-        query = select(_nodes.c.level, _nodes.c.idx, _nodes.c.hash).where(cond)
+        # One SELECT per level joined by UNION ALL: each part is a primary-key lookup,
+        # where an OR of (level, idx) pairs makes SQLite scan the table.
+        parts = [
+            select(_nodes.c.level, _nodes.c.idx, _nodes.c.hash).where(
+                _nodes.c.level == lv, _nodes.c.idx.in_(sorted(ix))
+            )
+            for lv, ix in sorted(by_level.items())
+        ]
+        query = parts[0] if len(parts) == 1 else union_all(*parts)
         for node in session.execute(query):
             found[(int(node.level), int(node.idx))] = bytes(node.hash)
     missing = keys - found.keys()

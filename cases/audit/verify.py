@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, select
@@ -21,7 +22,7 @@ from cases.audit.canonical import entry_json, format_time
 from cases.audit.errors import ProofError
 from cases.audit.heads import SignedTreeHead, all_heads, verify_head
 from cases.audit.log import STATE_ID, flush_pending, split_peaks
-from cases.audit.models import AuditEntry, AuditNode, AuditState
+from cases.audit.models import AuditNode, AuditState
 
 MAX_PROBLEMS = 50
 
@@ -73,25 +74,24 @@ def _diff_fields(stored: str, expected: str) -> str:
     return ", ".join(names) if names else "formatting"
 
 
+def _time_text(value: object) -> str:
+    """The entry spelling of a stored time (SQLite gives SQLAlchemy's text, others a datetime)."""
+    if isinstance(value, datetime):
+        return format_time(value if value.tzinfo else value.replace(tzinfo=UTC))
+    text = str(value).replace(" ", "T")
+    return text + ("Z" if "." in text else ".000000Z")
+
+
 def _check_entries(session: Session, found: _Findings) -> tuple[int, list[bytes]]:
     """Check each row; returns (row count, recomputed leaf hashes in id order)."""
-    t = cast(Table, AuditEntry.__table__)
     leaves: list[bytes] = []
     expected = 0
     sha = hashlib.sha256
-    result = session.execute(
-        select(
-            t.c.id,
-            t.c.time,
-            t.c.actor,
-            t.c.action,
-            t.c.subject,
-            t.c.payload,
-            t.c.payload_sha256,
-            t.c.entry,
-            t.c.leaf_hash,
-        ).order_by(t.c.id),
-        execution_options={"yield_per": 20_000},
+    # Straight from the driver: SQLAlchemy's per-row type processing would double the time.
+    result = session.connection().exec_driver_sql(
+        "SELECT id, time, actor, action, subject, payload, payload_sha256, entry, leaf_hash "
+        "FROM audit_entries ORDER BY id",
+        execution_options={"stream_results": True, "yield_per": 20_000},
     )
     for row in result:
         rid = int(row.id)
@@ -109,7 +109,7 @@ def _check_entries(session: Session, found: _Findings) -> tuple[int, list[bytes]
         if sha(row.payload.encode("utf-8")).hexdigest() != row.payload_sha256:
             found.add(rid, f"entry {rid}: payload does not match its digest (payload changed)")
         want = entry_json(
-            rid, format_time(row.time), row.actor, row.action, row.subject, row.payload_sha256
+            rid, _time_text(row.time), row.actor, row.action, row.subject, row.payload_sha256
         )
         if want != text:
             found.add(
