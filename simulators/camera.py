@@ -24,11 +24,17 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import shapely
 from numpy.typing import NDArray
 from PIL import Image, ImageChops, ImageFilter
 
 from simulators.world import World
 from simulators.world.objects import hash_id
+
+try:  # optional: a faster warp (see _warp)
+    import cv2 as _cv2
+except ImportError:  # pragma: no cover - depends on the installed extras
+    _cv2 = None
 
 __all__ = ["CameraError", "Frame", "SyntheticCamera", "camera_rotation", "project_points"]
 
@@ -222,7 +228,7 @@ class SyntheticCamera:
         near_gsd = h / max(self.k[0, 0], self.k[1, 1]) / max(float(np.max(down)) / 1.0, 1e-3)
         level = 0
         while level < 6 and (
-            ext / raster.pixel_size(level) > 3500 or near_gsd > 2.0 * raster.pixel_size(level)
+            ext / raster.pixel_size(level) > 4000 or near_gsd > 2.0 * raster.pixel_size(level)
         ):
             level += 1
         s = raster.pixel_size(level)
@@ -231,7 +237,13 @@ class SyntheticCamera:
         r1f, c1f = raster.to_pixel(level, gx.max() + pad, gy.min() - pad)
         r0, c0 = math.floor(r0f), math.floor(c0f)
         r1, c1 = math.ceil(r1f), math.ceil(c1f)
-        crop = raster.crop(level, r0, c0, r1, c1)
+        # Only tiles under the frame's ground footprint are needed (plus a bilinear margin).
+        cols = (gx - raster.x0) / s
+        rows = (raster.y1 - gy) / s
+        hull = shapely.convex_hull(shapely.multipoints(np.column_stack([cols, rows])))
+        # The chords between border rays cut the arc at max range: pad by a few percent.
+        needed = hull.buffer(3.0 + (0.05 * far / s if sees_sky else 0.0))
+        crop = raster.crop(level, r0, c0, r1, c1, needed=needed)
 
         # Homography: output pixel (u, v) -> crop (col, row), see the module docstring.
         x_left = raster.x0 + c0 * s
@@ -253,15 +265,8 @@ class SyntheticCamera:
         if v_start < hh:
             shift = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, v_start], [0.0, 0.0, 1.0]])
             hs = hom @ shift
-            coeffs = (hs / hs[2, 2]).ravel()[:8]
-            src = Image.fromarray(crop, "RGB")
-            warped = src.transform(
-                (w, hh - v_start),
-                Image.Transform.PERSPECTIVE,
-                tuple(coeffs.tolist()),
-                Image.Resampling.BILINEAR,
-            )
-            image[v_start:] = np.asarray(warped)
+            warped = _warp(crop, hs, (w, hh - v_start))
+            image[v_start:] = warped
         sky = np.array([200, 212, 228], np.float32) * rng.uniform(0.9, 1.05)
         if v_start > 0:
             image[:v_start] = sky.astype(np.uint8)
@@ -335,6 +340,36 @@ class SyntheticCamera:
         shift = int(rng.integers(0, 3))
         out += bank[off : off + hh] >> shift
         return np.asarray(np.clip(out, 0, 255).astype(np.uint8))
+
+
+def _warp(src: NDArray[np.uint8], hom: F64, size: tuple[int, int]) -> NDArray[np.uint8]:
+    """Bilinear perspective warp: output pixel (u, v) samples ``src`` at hom @ (u, v, 1).
+
+    Both sides in pixel-edge coordinates (pixel centres at +0.5). OpenCV does this about
+    four times faster than Pillow; it is used when installed (it comes with the ``train``
+    extra), otherwise Pillow. Either is deterministic for the same inputs.
+    """
+    if _cv2 is not None:
+        to_centre = np.array([[1.0, 0.0, -0.5], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]])
+        from_centre = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+        m = to_centre @ hom @ from_centre
+        out = _cv2.warpPerspective(
+            src,
+            m,
+            size,
+            flags=_cv2.INTER_LINEAR | _cv2.WARP_INVERSE_MAP,
+            borderMode=_cv2.BORDER_CONSTANT,
+            borderValue=(0, 0, 0),
+        )
+        return np.asarray(out, dtype=np.uint8)
+    coeffs = (hom / hom[2, 2]).ravel()[:8]
+    warped = Image.fromarray(src, "RGB").transform(
+        size,
+        Image.Transform.PERSPECTIVE,
+        tuple(coeffs.tolist()),
+        Image.Resampling.BILINEAR,
+    )
+    return np.asarray(warped)
 
 
 def _horizon_rows(m: F64, w: int, hh: int, min_down: float) -> float:

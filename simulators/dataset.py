@@ -300,46 +300,53 @@ def generate_dataset(
             return [(site, sd) for site in sites for sd in seed_list]
         return [(None, sd) for sd in seed_list]
 
-    plan = {
-        "train": worlds_for(train_sites, seeds),
-        "val": worlds_for(train_sites, seeds),
-        "test": worlds_for(test_sites, t_seeds),
-    }
     n_test = round(images * test_fraction)
     n_val = round(images * val_fraction)
     counts = {"train": images - n_test - n_val, "val": n_val, "test": n_test}
+    # Each world is generated once and serves its share of every split it belongs to.
+    jobs: list[tuple[Any, int, list[tuple[str, int]]]] = []
+    for group, splits in (
+        (worlds_for(train_sites, seeds), ("train", "val")),
+        (worlds_for(test_sites, t_seeds), ("test",)),
+    ):
+        for wi, (site, sd) in enumerate(group):
+            shares = []
+            for split in splits:
+                total = counts[split]
+                shares.append((split, total // len(group) + (1 if wi < total % len(group) else 0)))
+            if any(n for _, n in shares):
+                jobs.append((site, sd, shares))
 
     cam_model = _scaled_camera(camera_model, (w_px, h_px))
     class_index = {n: i for i, n in enumerate(names)}
     report = DatasetReport(out_dir=out, data_yaml=out / "data.yaml")
+    for split in SPLITS:
+        report.images[split] = 0
+        report.empty_images[split] = 0
+        report.boxes[split] = {n: 0 for n in names}
+        report.worlds[split] = []
     manifest = (out / "manifest.jsonl").open("w", encoding="utf-8")
     done = 0
     try:
-        for split_no, split in enumerate(SPLITS):
-            worlds = plan[split]
-            report.images[split] = 0
-            report.empty_images[split] = 0
-            report.boxes[split] = {n: 0 for n in names}
-            report.worlds[split] = []
-            total = counts[split]
-            for wi, (site, sd) in enumerate(worlds):
-                share = total // len(worlds) + (1 if wi < total % len(worlds) else 0)
+        for site, sd, shares in jobs:
+            if site is None:
+                # Synthetic polygons: training and test sites differ by their seeds.
+                site = synthetic_site(sd)
+            world = generate_world(
+                site,
+                sd,
+                classes=names,
+                violations=violations_per_world,
+                distractors=distractors_per_world,
+            )
+            for split, share in shares:
                 if share == 0:
                     continue
-                if site is None:
-                    # Synthetic polygons: training and test sites differ by their seeds.
-                    site = synthetic_site(sd)
-                world = generate_world(
-                    site,
-                    sd,
-                    classes=names,
-                    violations=violations_per_world,
-                    distractors=distractors_per_world,
-                )
+                split_no = SPLITS.index(split)
                 report.worlds[split].append((world.site_id, sd))
                 world.save(out / "ground_truth" / f"{split}_{world.site_id}_{sd}.geojson")
                 camera = SyntheticCamera(world, cam_model, seed=sd * 10 + split_no)
-                rng = np.random.default_rng([sd, split_no, wi, 77])
+                rng = np.random.default_rng([sd, split_no, 77])
                 start = datetime(2026, 5, 1, 2, 0, tzinfo=UTC) + timedelta(days=sd % 200)
                 by_class: dict[str, list[PlantedObject]] = {}
                 for o in world.violations:
@@ -347,7 +354,7 @@ def generate_dataset(
                 for i in range(share):
                     r = rng.uniform()
                     target: PlantedObject | None
-                    if r < empty_fraction:
+                    if r < empty_fraction or not by_class:
                         target = None
                     elif r < empty_fraction + distractor_fraction and world.distractors:
                         target = world.distractors[int(rng.integers(len(world.distractors)))]
@@ -415,7 +422,7 @@ def generate_dataset(
                     done += 1
                     if progress is not None:
                         progress(done, images)
-                del world, camera
+            del world
     finally:
         manifest.close()
 

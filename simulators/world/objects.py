@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import shapely
 from numpy.typing import NDArray
 
 from simulators.world.kinds import KIND_SPECS
@@ -110,15 +111,16 @@ def _jitter(
     rng: np.random.Generator, rgb: tuple[int, int, int], amount: float, a: int = 255
 ) -> Color:
     f = rng.uniform(1.0 - amount, 1.0 + amount)
-    c = [int(np.clip(x * f + rng.normal(0.0, amount * 40.0), 0, 255)) for x in rgb]
+    n = rng.normal(0.0, amount * 40.0, 3)
+    c = [min(255, max(0, int(x * f + d))) for x, d in zip(rgb, n.tolist(), strict=True)]
     return (c[0], c[1], c[2], a)
 
 
 def _shade(rgb: Color, f: float) -> Color:
     return (
-        int(np.clip(rgb[0] * f, 0, 255)),
-        int(np.clip(rgb[1] * f, 0, 255)),
-        int(np.clip(rgb[2] * f, 0, 255)),
+        min(255, max(0, int(rgb[0] * f))),
+        min(255, max(0, int(rgb[1] * f))),
+        min(255, max(0, int(rgb[2] * f))),
         rgb[3],
     )
 
@@ -155,26 +157,11 @@ class _Pen:
 
 
 def _convex_hull(pts: FloatArray) -> FloatArray:
-    """Monotone chain convex hull of (N, 2) points, counter-clockwise."""
-    p = np.unique(np.round(pts, 6), axis=0)
-    if len(p) < 3:
-        return p
-
-    def half(points: FloatArray) -> list[FloatArray]:
-        out: list[FloatArray] = []
-        for q in points:
-            while len(out) >= 2:
-                a, b = out[-2], out[-1]
-                if (b[0] - a[0]) * (q[1] - a[1]) - (b[1] - a[1]) * (q[0] - a[0]) <= 0:
-                    out.pop()
-                else:
-                    break
-            out.append(q)
-        return out
-
-    lower = half(p)
-    upper = half(p[::-1])
-    return np.array(lower[:-1] + upper[:-1])
+    """Convex hull of (N, 2) points as an (M, 2) ring without the closing point."""
+    hull = shapely.convex_hull(shapely.multipoints(pts))
+    if hull.geom_type != "Polygon":
+        return np.asarray(pts, dtype=np.float64)
+    return np.asarray(shapely.get_coordinates(hull)[:-1], dtype=np.float64)
 
 
 # --- violation recipes -------------------------------------------------------------------

@@ -30,7 +30,7 @@ F32 = NDArray[np.float32]
 
 _BANK = 1024  # period of the fine noise bank, pixels
 _COARSE = 256  # period of the coarse noise bank, coarse pixels
-_COARSE_PX = 32  # level-0 pixels per coarse pixel
+_COARSE_M = 1.6  # metres per coarse-bank pixel
 
 
 def _periodic(rng: np.random.Generator, n: int, slope: float, low_cut: float) -> F32:
@@ -64,9 +64,11 @@ def _coarse_bank() -> F32:
     return _periodic(np.random.default_rng(20261129), _COARSE, 1.6, 1.0 / 128)
 
 
-def _interp_weights(start: int, m: int, offset: int) -> tuple[F32, NDArray[np.int64]]:
-    """For m cells of 8 level-0 pixels from ``start``: lower coarse index and weight."""
-    g = (start + np.arange(m, dtype=np.float64) + 0.5) * 8 / _COARSE_PX - 0.5
+def _interp_weights(
+    start_m: float, step_m: float, m: int, offset: int
+) -> tuple[F32, NDArray[np.int64]]:
+    """For m cells of ``step_m`` from ``start_m``: lower coarse-bank index and weight."""
+    g = (start_m + (np.arange(m, dtype=np.float64) + 0.5) * step_m) / _COARSE_M - 0.5
     lo = np.floor(g)
     return (g - lo).astype(np.float32), (lo.astype(np.int64) + offset) % _COARSE
 
@@ -95,7 +97,8 @@ class GroundRaster:
         self._patches = patches
         self._primitives = primitives
         self._patch_tree = shapely.STRtree([shapely.Polygon(p.xy) for p in patches])
-        self._prim_tree = shapely.STRtree([box(*p.bounds) for p in primitives])
+        b = np.array([p.bounds for p in primitives], dtype=np.float64).reshape(-1, 4)
+        self._prim_tree = shapely.STRtree(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]))
         n = len(patches) + 1
         self._colour = np.zeros((n, 3), np.float32)
         self._colour[0] = background
@@ -131,25 +134,18 @@ class GroundRaster:
             if t is not None:
                 self._tiles.move_to_end(key)
                 return t
-        if level == 0:
-            t = self._build(ti, tj)
-        else:
-            # Average the four children of the finer level.
-            kids = [self.tile(level - 1, 2 * ti + a, 2 * tj + b) for a in (0, 1) for b in (0, 1)]
-            full = np.empty((2 * self.tile_px, 2 * self.tile_px, 3), np.uint16)
-            n = self.tile_px
-            full[:n, :n], full[:n, n:], full[n:, :n], full[n:, n:] = kids
-            t = (
-                (full[0::2, 0::2] + full[1::2, 0::2] + full[0::2, 1::2] + full[1::2, 1::2] + 2) >> 2
-            ).astype(np.uint8)
+        t = self._build(level, ti, tj)
         with self._lock:
             self._tiles[key] = t
             while len(self._tiles) > self.max_tiles:
                 self._tiles.popitem(last=False)
         return t
 
-    def _build(self, ti: int, tj: int) -> U8:
-        n, res = self.tile_px, self.resolution_m
+    def _build(self, level: int, ti: int, tj: int) -> U8:
+        # Every level is rasterised directly (not averaged from the finer one): a coarse
+        # tile for an oblique view then never needs all the fine tiles under it, and a
+        # tile's pixels never depend on what happened to be cached.
+        n, res = self.tile_px, self.pixel_size(level)
         xa = self.x0 + tj * n * res
         yb = self.y1 - ti * n * res
         xb, ya = xa + n * res, yb - n * res
@@ -170,13 +166,14 @@ class GroundRaster:
         # World coordinates of pixel centres, so stripes run on across tile seams.
         xs = (xa + (np.arange(n, dtype=np.float32) + 0.5) * res).astype(np.float32)
         ys = (yb - (np.arange(n, dtype=np.float32) + 0.5) * res).astype(np.float32)
-        factor = 1.0 + 0.1 * self._coarse(ti, tj)
+        factor = 1.0 + 0.1 * self._coarse(ti * n * res, tj * n * res, res)
         fine = _fine_bank()
         r0 = (ti * n + self._offset[0]) % _BANK
         c0 = (tj * n + self._offset[1]) % _BANK
         grain = fine[r0 : r0 + n, c0 : c0 + n]
         factor *= 1.0 + self._grain[ids] * grain
-        amp = self._amp[ids]
+        # Rows finer than a few pixels would alias into moire: fade them out.
+        amp = (self._amp * np.clip((self._period / res - 2.0) / 2.0, 0.0, 1.0))[ids]
         if np.any(amp > 0):
             phase = (xs[None, :] * self._cos[ids] + ys[:, None] * self._sin[ids]) / self._period[
                 ids
@@ -197,17 +194,18 @@ class GroundRaster:
         out += _grain_i16()[r0 : r0 + n, c0 : c0 + n, None]
         return np.asarray(np.clip(out, 0, 255).astype(np.uint8))
 
-    def _coarse(self, ti: int, tj: int) -> F32:
+    def _coarse(self, down_m: float, right_m: float, res: float) -> F32:
         """Field-scale patchiness (tens of metres), bilinear from the coarse bank.
 
+        ``down_m``/``right_m`` locate the tile's top-left corner from the raster origin.
         Interpolated on a grid 8 times coarser than the tile and repeated: the field is
         smooth at that scale, and this avoids a large matrix product (BLAS threads fight the
         other processes on a small machine).
         """
         n = self.tile_px
         m = n // 8
-        wr, ir = _interp_weights(ti * m, m, self._coffset[0])
-        wc, ic = _interp_weights(tj * m, m, self._coffset[1])
+        wr, ir = _interp_weights(down_m, res * 8, m, self._coffset[0])
+        wc, ic = _interp_weights(right_m, res * 8, m, self._coffset[1])
         bank = _coarse_bank()
         p00 = bank[np.ix_(ir, ic)]
         p10 = bank[np.ix_((ir + 1) % _COARSE, ic)]
@@ -219,12 +217,31 @@ class GroundRaster:
 
     # --- windows -------------------------------------------------------------------------
 
-    def crop(self, level: int, r0: int, c0: int, r1: int, c1: int) -> U8:
-        """Rows r0..r1-1 and columns c0..c1-1 of ``level`` as one contiguous array."""
+    def crop(
+        self,
+        level: int,
+        r0: int,
+        c0: int,
+        r1: int,
+        c1: int,
+        needed: shapely.Geometry | None = None,
+    ) -> U8:
+        """Rows r0..r1-1 and columns c0..c1-1 of ``level`` as one contiguous array.
+
+        ``needed`` (a polygon in (col, row) pixel coordinates of the level) limits which
+        tiles are built: the rest of the window is left black, for callers that will not
+        look there (a rotated frame's footprint covers about half of its bounding box).
+        """
         n = self.tile_px
-        out = np.empty((r1 - r0, c1 - c0, 3), np.uint8)
+        out = np.zeros((r1 - r0, c1 - c0, 3), np.uint8)
+        if needed is not None:
+            shapely.prepare(needed)
         for ti in range(r0 // n, (r1 - 1) // n + 1):
             for tj in range(c0 // n, (c1 - 1) // n + 1):
+                if needed is not None and not needed.intersects(
+                    box(tj * n, ti * n, (tj + 1) * n, (ti + 1) * n)
+                ):
+                    continue
                 t = self.tile(level, ti, tj)
                 ra, rb = max(r0, ti * n), min(r1, (ti + 1) * n)
                 ca, cb = max(c0, tj * n), min(c1, (tj + 1) * n)
