@@ -58,8 +58,9 @@ def sites(draw: st.DrawFn) -> dict:
     for x, y, r in circles:
         free = free.difference(Point(x, y).buffer(r * 1.05 + MARGIN + 2))
     assume(not free.is_empty)
-    launch = free.buffer(-MARGIN - 2).representative_point() if free.buffer(-7).area else None
-    assume(launch is not None and not launch.is_empty)
+    inner = free.buffer(-MARGIN - 2)
+    assume(inner.area > 0)
+    launch = inner.representative_point()
     return site_geojson(keep, holes, circles, launch=(launch.x, launch.y))
 
 
