@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from cases import audit
+from cases.audit import AuditWriter
 from cases.errors import CasesError
 from cases.evidence import EvidenceRecord, store_dead_letter, store_evidence
 from cases.intake import attach_to_case
@@ -72,6 +73,22 @@ class Refused(Exception):
         self.text = text
 
 
+class UnexpectedError(Exception):
+    """Internal: the fast path met an error that needs the careful, per-message path."""
+
+
+@dataclass
+class _Batch:
+    """What one batch transaction knows, so each message needs few queries."""
+
+    writer: AuditWriter | None
+    devices: dict[str, Device | None] = field(default_factory=dict)
+    media: set[str] = field(default_factory=set)  # recorded and on disk
+    existing: dict[str, str] = field(default_factory=dict)  # evidence id -> signature
+    sequences: dict[tuple[str, int], str] = field(default_factory=dict)  # -> evidence id
+    parsed: dict[int, EvidenceMessage | ContractError] = field(default_factory=dict)
+
+
 class Processor:
     """Verifies and records messages; shared by all worker threads (it holds no session).
 
@@ -92,7 +109,7 @@ class Processor:
         self.attach_distance_m = attach_distance_m
         self._keys: dict[tuple[str, str], DeviceInfo] = {}
 
-    # -- entry point --------------------------------------------------------------------------
+    # -- entry points -------------------------------------------------------------------------
 
     def process(
         self, session: Session, topic: str, payload: bytes, *, final_attempt: bool = False
@@ -100,32 +117,70 @@ class Processor:
         """Handle one message inside the caller's transaction (which the caller commits).
 
         ``final_attempt`` turns "media not there yet" into a ``media_missing`` dead letter.
-        Database errors (connection lost, lock timeout) propagate: the caller rolls the
-        batch back and retries, without acknowledging anything.
+        Database errors (connection lost, lock timeout) propagate: the caller rolls back
+        and retries, without acknowledging anything.
         """
-        try:
-            with session.begin_nested():
-                return self._process(session, topic, payload, final_attempt)
-        except Refused as refused:
-            return self.dead_letter(session, topic, payload, refused.code, refused.text)
-        except DBAPIError:
-            raise
-        except CasesError as exc:
-            return self.dead_letter(session, topic, payload, "rejected", str(exc))
-        except Exception as exc:  # a bug must not stop the ingest, nor lose the message
-            log.exception("ingest: unexpected error on %s", topic)
-            text = f"internal error {type(exc).__name__}: {exc}"
-            return self.dead_letter(session, topic, payload, "internal_error", text)
+        return self.process_batch(session, [(topic, payload, final_attempt)], careful=True)[0]
+
+    def process_batch(
+        self,
+        session: Session,
+        messages: list[tuple[str, bytes, bool]],
+        *,
+        careful: bool = False,
+        writer: AuditWriter | None = None,
+    ) -> list[Outcome]:
+        """Handle ``(topic, payload, final_attempt)`` messages in the caller's transaction.
+
+        The fast path (``careful=False``) uses no savepoints; if a message fails in an
+        unexpected way it raises :class:`UnexpectedError`, and the caller rolls back and
+        runs the batch again with ``careful=True``: each message in its own savepoint, an
+        unexpected failure dead-lettered as ``internal_error`` instead of stopping the
+        ingest. Refusals (bad signature, ...) never need a rollback: they are decided
+        before anything is written.
+        """
+        batch = self._prepare(session, messages, writer)
+        out: list[Outcome] = []
+        for index, (topic, payload, final) in enumerate(messages):
+            if not careful:
+                try:
+                    out.append(self._one(session, batch, index, topic, payload, final))
+                except (Refused, DBAPIError):
+                    raise
+                except Exception as exc:
+                    raise UnexpectedError(f"{type(exc).__name__}: {exc}") from exc
+                continue
+            undo = (dict(batch.existing), dict(batch.sequences), set(batch.media))
+            try:
+                with session.begin_nested():
+                    out.append(self._one(session, batch, index, topic, payload, final))
+            except DBAPIError:
+                raise
+            except CasesError as exc:
+                batch.existing, batch.sequences, batch.media = undo
+                out.append(self.dead_letter(session, topic, payload, "rejected", str(exc), batch))
+            except Exception as exc:  # a bug must not stop the ingest, nor lose the message
+                batch.existing, batch.sequences, batch.media = undo
+                log.exception("ingest: unexpected error on %s", topic)
+                text = f"internal error {type(exc).__name__}: {exc}"
+                out.append(self.dead_letter(session, topic, payload, "internal_error", text, batch))
+        return out
 
     def dead_letter(
-        self, session: Session, topic: str, payload: bytes, code: str, text: str
+        self,
+        session: Session,
+        topic: str,
+        payload: bytes,
+        code: str,
+        text: str,
+        batch: _Batch | None = None,
     ) -> Outcome:
         """Record a refused message: dead-letter row, audit entry, metric."""
         reason = f"{code}: {text}"
         dl_id = store_dead_letter(session, topic[:500], payload, reason)
-        audit.append(
+        self._audit(
             session,
-            ACTOR,
+            batch,
             "ingest.dead_letter",
             f"dead_letter:{dl_id}",
             {
@@ -138,25 +193,84 @@ class Processor:
         self.metrics.dead_letter(code)
         return Outcome("dead_letter", reason=reason)
 
+    # -- batch preparation --------------------------------------------------------------------
+
+    def _prepare(
+        self, session: Session, messages: list[tuple[str, bytes, bool]], writer: AuditWriter | None
+    ) -> _Batch:
+        batch = _Batch(writer)
+        shas: set[str] = set()
+        for index, (topic, payload, _final) in enumerate(messages):
+            if topic.endswith("/evidence"):
+                try:
+                    msg = parse_evidence(payload)
+                except ContractError as exc:
+                    batch.parsed[index] = exc
+                    continue
+                batch.parsed[index] = msg
+                shas.update(msg.media_sha256)
+        found = [m for m in batch.parsed.values() if isinstance(m, EvidenceMessage)]
+        if found:
+            ids = {m.id for m in found}
+            for eid, sig in session.execute(
+                select(Evidence.id, Evidence.signature).where(Evidence.id.in_(ids))
+            ):
+                batch.existing[eid] = sig
+            vehicles = {m.vehicle_id for m in found}
+            seqs = {m.sequence for m in found}
+            for eid, vehicle, seq in session.execute(
+                select(Evidence.id, Evidence.vehicle_id, Evidence.device_seq).where(
+                    Evidence.vehicle_id.in_(vehicles), Evidence.device_seq.in_(seqs)
+                )
+            ):
+                batch.sequences.setdefault((vehicle, seq), eid)
+        if shas:
+            rows = session.scalars(select(Media.sha256).where(Media.sha256.in_(shas)))
+            batch.media.update(sha for sha in rows if self.media.has(sha))
+        return batch
+
+    def _audit(
+        self,
+        session: Session,
+        batch: _Batch | None,
+        action: str,
+        subject: str,
+        payload: dict[str, object],
+    ) -> None:
+        if batch is not None and batch.writer is not None:
+            batch.writer.append(ACTOR, action, subject, payload)
+        else:
+            audit.append(session, ACTOR, action, subject, payload)
+
     # -- the checks ---------------------------------------------------------------------------
 
-    def _process(
-        self, session: Session, topic: str, payload: bytes, final_attempt: bool
+    def _one(
+        self, session: Session, batch: _Batch, index: int, topic: str, payload: bytes, final: bool
+    ) -> Outcome:
+        try:
+            return self._dispatch(session, batch, index, topic, payload, final)
+        except Refused as refused:
+            return self.dead_letter(session, topic, payload, refused.code, refused.text, batch)
+
+    def _dispatch(
+        self, session: Session, batch: _Batch, index: int, topic: str, payload: bytes, final: bool
     ) -> Outcome:
         try:
             parsed = parse_topic(topic)
         except TopicError as exc:
             raise Refused("bad_topic", str(exc)) from exc
         if parsed.kind == "media":
-            return self._media(session, parsed, payload)
+            return self._media(session, batch, parsed, payload)
         if parsed.kind == "evidence":
-            return self._evidence(session, parsed, payload, final_attempt)
+            return self._evidence(session, batch, index, parsed, payload, final)
         # Telemetry, events and status are not part of the case record.
         self.metrics.count("ignored")
         return Outcome("ignored")
 
-    def _device(self, session: Session, vehicle_id: str) -> DeviceInfo:
-        row = session.get(Device, vehicle_id)
+    def _device(self, session: Session, batch: _Batch, vehicle_id: str) -> DeviceInfo:
+        if vehicle_id not in batch.devices:
+            batch.devices[vehicle_id] = session.get(Device, vehicle_id)
+        row = batch.devices[vehicle_id]
         if row is None:
             raise Refused(
                 "unknown_device",
@@ -172,7 +286,7 @@ class Processor:
             raise Refused("revoked_device", f"vehicle {vehicle_id}'s key has been revoked")
         return info
 
-    def _media(self, session: Session, topic: Topic, payload: bytes) -> Outcome:
+    def _media(self, session: Session, batch: _Batch, topic: Topic, payload: bytes) -> Outcome:
         assert topic.sha256 is not None
         digest = hashlib.sha256(payload).hexdigest()
         if digest != topic.sha256:
@@ -180,26 +294,39 @@ class Processor:
                 "media_hash_mismatch",
                 f"blob of {len(payload)} bytes hashes to {digest}, topic says {topic.sha256}",
             )
-        self._device(session, topic.vehicle_id)
-        stored = self.media.put(payload, expected_sha256=digest)
-        self.media.record(session, stored, sniff_content_type(payload))
+        self._device(session, batch, topic.vehicle_id)
+        if digest not in batch.media:
+            stored = self.media.put(payload, expected_sha256=digest)
+            self.media.record(session, stored, sniff_content_type(payload))
+            batch.media.add(digest)
         self.metrics.count("media")
         return Outcome("media")
 
     def _evidence(
-        self, session: Session, topic: Topic, payload: bytes, final_attempt: bool
+        self,
+        session: Session,
+        batch: _Batch,
+        index: int,
+        topic: Topic,
+        payload: bytes,
+        final_attempt: bool,
     ) -> Outcome:
-        try:
-            msg = parse_evidence(payload)
-        except ContractError as exc:
-            raise Refused("malformed", str(exc)) from exc
+        parsed = batch.parsed.get(index)
+        if parsed is None:
+            try:
+                parsed = parse_evidence(payload)
+            except ContractError as exc:
+                parsed = exc
+        if isinstance(parsed, ContractError):
+            raise Refused("malformed", str(parsed))
+        msg = parsed
         if (msg.vehicle_id, msg.site_id) != (topic.vehicle_id, topic.site_id):
             raise Refused(
                 "topic_mismatch",
                 f"evidence {msg.id} of vehicle {msg.vehicle_id} at site {msg.site_id} came on "
                 f"the topic of vehicle {topic.vehicle_id} at site {topic.site_id}",
             )
-        device = self._device(session, msg.vehicle_id)
+        device = self._device(session, batch, msg.vehicle_id)
         if msg.key_id is not None and msg.key_id != device.key_id:
             raise Refused(
                 "unknown_key",
@@ -211,28 +338,23 @@ class Processor:
         except SignatureError as exc:
             raise Refused("bad_signature", str(exc)) from exc
 
-        existing = session.get(Evidence, msg.id)
-        if existing is not None:
-            if existing.signature != msg.signature:
+        if msg.id in batch.existing:
+            if batch.existing[msg.id] != msg.signature:
                 raise Refused(
                     "conflicting_duplicate",
                     f"evidence {msg.id} is already recorded with different content",
                 )
             self.metrics.count("duplicates")
             return Outcome("duplicate", evidence_id=msg.id)
-        replayed = session.scalar(
-            select(Evidence.id)
-            .where(Evidence.vehicle_id == msg.vehicle_id, Evidence.device_seq == msg.sequence)
-            .limit(1)
-        )
-        if replayed is not None:
+        used_by = batch.sequences.get((msg.vehicle_id, msg.sequence))
+        if used_by is not None and used_by != msg.id:
             raise Refused(
                 "replayed_sequence",
                 f"vehicle {msg.vehicle_id} sequence {msg.sequence} was already used by "
-                f"evidence {replayed}; evidence {msg.id} reuses it",
+                f"evidence {used_by}; evidence {msg.id} reuses it",
             )
 
-        missing = self._missing_media(session, msg)
+        missing = self._missing_media(session, batch, msg)
         if missing:
             if final_attempt:
                 raise Refused(
@@ -242,6 +364,8 @@ class Processor:
             return Outcome("waiting", evidence_id=msg.id, missing_media=missing)
 
         new = store_evidence(session, to_record(msg, payload))
+        batch.existing[msg.id] = msg.signature or ""
+        batch.sequences[(msg.vehicle_id, msg.sequence)] = msg.id
         if not new:  # raced with another worker that stored it first
             self.metrics.count("duplicates")
             return Outcome("duplicate", evidence_id=msg.id)
@@ -249,9 +373,9 @@ class Processor:
         if self.attach:
             case = attach_to_case(session, msg.id, distance_m=self.attach_distance_m)
             case_ref = str(case.number)
-        audit.append(
+        self._audit(
             session,
-            ACTOR,
+            batch,
             "evidence.received",
             f"evidence:{msg.id}",
             {
@@ -269,13 +393,17 @@ class Processor:
             "stored", evidence_id=msg.id, vehicle_id=msg.vehicle_id, sequence=msg.sequence
         )
 
-    def _missing_media(self, session: Session, msg: EvidenceMessage) -> list[str]:
+    def _missing_media(self, session: Session, batch: _Batch, msg: EvidenceMessage) -> list[str]:
         missing: list[str] = []
         for ref in msg.media:
+            if ref.sha256 in batch.media:
+                continue
             row = session.get(Media, ref.sha256)
             if row is None or not self.media.has(ref.sha256):
                 missing.append(ref.sha256)
-            elif row.size != ref.size_bytes:
+                continue
+            batch.media.add(ref.sha256)
+            if row.size != ref.size_bytes:
                 raise Refused(
                     "media_mismatch",
                     f"evidence {msg.id}: media {ref.sha256} has {row.size} bytes, the "

@@ -28,14 +28,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
-from sqlalchemy import update
+from sqlalchemy import Engine, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from cases.audit import AuditWriter
 from cases.models import Device
 from gateway.ingest.metrics import IngestMetrics
-from gateway.ingest.processor import Outcome, Processor
+from gateway.ingest.processor import Outcome, Processor, UnexpectedError
+from gateway.ingest.sqlite_tx import ensure_sqlite_transactions
 from gateway.media import MediaStore
 from telemetry.contract import subscription_for
 
@@ -91,6 +92,11 @@ class IngestWorker:
     ) -> None:
         self.host, self.port, self.client_id = host, port, client_id
         self.sessions = session_factory
+        with session_factory() as probe:
+            bind = probe.get_bind()
+        if isinstance(bind, Engine):
+            # Savepoints must nest in a real transaction (see gateway.ingest.sqlite_tx).
+            ensure_sqlite_transactions(bind)
         self.media = MediaStore(media_dir)
         self.metrics = metrics or IngestMetrics()
         self.processor = Processor(self.media, self.metrics, attach=attach)
@@ -304,14 +310,23 @@ class IngestWorker:
 
     def _commit(self, batch: list[_Item]) -> list[Outcome]:
         now = time.monotonic()
-        outcomes: list[Outcome] = []
-        with self.sessions() as session, AuditWriter(session):
-            for item in batch:
-                final = bool(item.deadline) and now >= item.deadline
-                outcome = self.processor.process(
-                    session, item.topic, item.payload, final_attempt=final
-                )
-                outcomes.append(outcome)
+        messages = [
+            (item.topic, item.payload, bool(item.deadline) and now >= item.deadline)
+            for item in batch
+        ]
+        try:
+            return self._commit_once(messages, careful=False)
+        except UnexpectedError as exc:
+            # Something odd in this batch: redo it message by message in savepoints.
+            log.warning("ingest %s: %s; redoing the batch carefully", self.client_id, exc)
+            self.metrics.count("careful_batches")
+            return self._commit_once(messages, careful=True)
+
+    def _commit_once(self, messages: list[tuple[str, bytes, bool]], careful: bool) -> list[Outcome]:
+        with self.sessions() as session, AuditWriter(session) as writer:
+            outcomes = self.processor.process_batch(
+                session, messages, careful=careful, writer=writer
+            )
             for vehicle, seq in self._stored_sequences(outcomes).items():
                 session.execute(
                     update(Device)

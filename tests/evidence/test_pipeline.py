@@ -1,0 +1,97 @@
+"""Vehicle outbox → real Mosquitto → ingest worker → case record, in one process."""
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cases import audit
+from cases.models import DeadLetter, Evidence
+from gateway.ingest import IngestWorker
+from gateway.ingest.broker import MosquittoProcess
+from gateway.media import MediaStore
+from telemetry.contract import EvidenceMessage
+from telemetry.outbox import Outbox
+from telemetry.publisher import EvidencePublisher
+from telemetry.signing import DeviceKey
+
+Item = Callable[..., tuple[EvidenceMessage, dict[str, bytes]]]
+Sessions = sessionmaker[Session]
+
+
+def wait_for(cond: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def evidence_count(sessions: Sessions) -> int:
+    with sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(Evidence)) or 0)
+
+
+def test_items_reach_the_case_record_exactly_once(
+    tmp_path: Path, broker: MosquittoProcess, sessions: Sessions, device_key: DeviceKey, item: Item
+) -> None:
+    events: list[str] = []
+    ingest = IngestWorker("127.0.0.1", broker.port, sessions, tmp_path / "media", "gw-test")
+    ingest.start(timeout=10)
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    pub = EvidencePublisher(
+        outbox, "127.0.0.1", broker.port, "uav-1", site_id="site-1", vehicle_id="uav-1",
+        on_event=lambda kind, detail: events.append(kind),
+    )  # fmt: skip
+    pub.start()
+    try:
+        items = [item(device_key, seq) for seq in range(200)]
+        for msg, media in items:
+            pub.submit(msg, media)
+        pub.flush(timeout=20)
+        assert outbox.count() == 0
+        assert wait_for(lambda: evidence_count(sessions) == 200, 20)
+    finally:
+        pub.stop()
+        ingest.stop()
+        outbox.close()
+    assert "connected" in events
+    store = MediaStore(tmp_path / "media")
+    with sessions() as session:
+        ids = set(session.scalars(select(Evidence.id)))
+        assert ids == {m.id for m, _ in items}
+        assert session.scalar(select(func.count()).select_from(DeadLetter)) == 0
+        assert audit.verify(session).ok
+    assert all(store.verify(sha) for _, media in items for sha in media)
+    assert ingest.metrics.counts["stored"] == 200
+
+
+def test_outbox_waits_for_broker_and_backlog_warning(
+    tmp_path: Path, broker: MosquittoProcess, sessions: Sessions, device_key: DeviceKey, item: Item
+) -> None:
+    broker.stop()
+    events: list[tuple[str, dict[str, object]]] = []
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    pub = EvidencePublisher(
+        outbox, "127.0.0.1", broker.port, "uav-1", backlog_warning=5,
+        on_event=lambda kind, detail: events.append((kind, detail)),
+    )  # fmt: skip
+    pub.start()
+    ingest = IngestWorker("127.0.0.1", broker.port, sessions, tmp_path / "media", "gw-test")
+    try:
+        for seq in range(10):
+            pub.submit(*item(device_key, seq))
+        assert wait_for(lambda: any(k == "backlog" for k, _ in events), 5)
+        time.sleep(1.0)
+        assert outbox.count() == 20  # nothing lost or dropped while the broker is away
+        broker.start()
+        ingest.start(timeout=15)
+        pub.flush(timeout=20)
+        assert wait_for(lambda: evidence_count(sessions) == 10, 20)
+    finally:
+        pub.stop()
+        ingest.stop()
+        outbox.close()
