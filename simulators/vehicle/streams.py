@@ -130,11 +130,12 @@ def sys_status(v: Vehicle) -> Any:
         health &= ~M.MAV_SYS_STATUS_AHRS
     if not v.armed and v.prearm_problems():
         health &= ~M.MAV_SYS_STATUS_PREARM_CHECK
+    # As ArduPilot: the fence is "healthy" unless enabled and breached, even when absent.
+    health |= M.MAV_SYS_STATUS_GEOFENCE
     if v.fence_items or v.fence_enabled:
         present |= M.MAV_SYS_STATUS_GEOFENCE
         if v.fence_enabled:
             enabled |= M.MAV_SYS_STATUS_GEOFENCE
-            health |= M.MAV_SYS_STATUS_GEOFENCE
             if v.breach_type != BREACH_NONE:
                 health &= ~M.MAV_SYS_STATUS_GEOFENCE
     if v.batt_failsafe:
