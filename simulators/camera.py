@@ -16,6 +16,7 @@ centred at (j + 0.5, i + 0.5); at nadir with yaw 0 the top of the image is north
 
 from __future__ import annotations
 
+import importlib
 import io
 import math
 from dataclasses import dataclass
@@ -31,8 +32,9 @@ from PIL import Image, ImageChops, ImageFilter
 from simulators.world import World
 from simulators.world.objects import hash_id
 
+_cv2: Any
 try:  # optional: a faster warp (see _warp)
-    import cv2 as _cv2
+    _cv2 = importlib.import_module("cv2")
 except ImportError:  # pragma: no cover - depends on the installed extras
     _cv2 = None
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,6 +57,37 @@ class World:
     distractors: list[PlantedObject]
     layout: Layout
     raster: GroundRaster = field(repr=False)
+    primitives: list[Primitive] = field(default_factory=list, repr=False)
+    owners: list[str] = field(default_factory=list, repr=False)  # object id per primitive
+
+    def without(self, ids: Sequence[str]) -> World:
+        """This world with the named planted objects removed (ground truth and texture).
+
+        Everything else is drawn exactly as before, which makes "what did this object change
+        in the frame" a simple difference of two renders.
+        """
+        drop = set(ids)
+        keep = [i for i, o in enumerate(self.owners) if o not in drop]
+        prims = [self.primitives[i] for i in keep]
+        r = self.raster
+        raster = GroundRaster(
+            (r.x0, r.y1),
+            self.layout.background,
+            self.layout.patches,
+            prims,
+            resolution_m=r.resolution_m,
+            tile_px=r.tile_px,
+            max_tiles=r.max_tiles,
+            seed=self.seed,
+        )
+        return replace(
+            self,
+            violations=[o for o in self.violations if o.id not in drop],
+            distractors=[o for o in self.distractors if o.id not in drop],
+            raster=raster,
+            primitives=prims,
+            owners=[self.owners[i] for i in keep],
+        )
 
     @property
     def objects(self) -> list[PlantedObject]:
@@ -238,6 +269,7 @@ def generate_world(
         plant(kind, f"d{i:03d}", allowed, None if kind == "parked_car" else roads)
 
     prims: list[Primitive] = []
+    owners: list[str] = []
     scenery: list[PlantedObject] = []
     if trees:
         occupied = shapely.union_all([t.buffer(1.0) for t in taken]) if taken else None
@@ -249,10 +281,10 @@ def generate_world(
             scenery.append(
                 PlantedObject(f"t{n_tree:04d}", "tree", 0.0, 0.0, 0.0, 2 * r, 2 * r, x, y, False)
             )
-    for o in scenery:
-        prims.extend(draw_object(o, scene, int(seed)))
-    for o in planted:
-        prims.extend(draw_object(o, scene, int(seed)))
+    for o in [*scenery, *planted]:
+        drawn = draw_object(o, scene, int(seed))
+        prims.extend(drawn)
+        owners.extend([o.id] * len(drawn))
 
     x0 = math.floor(bounds[0])
     y1 = math.ceil(bounds[3])
@@ -276,4 +308,6 @@ def generate_world(
         distractors=[o for o in planted if not o.is_violation],
         layout=layout,
         raster=raster,
+        primitives=prims,
+        owners=owners,
     )

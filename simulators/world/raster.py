@@ -183,13 +183,13 @@ class GroundRaster:
         tile = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
 
         prims = sorted(self._prim_tree.query(box(xa, ya, xb, yb)).tolist())
-        if not prims:
-            return np.asarray(tile)
-        pd = ImageDraw.Draw(tile, "RGBA")
-        for k in prims:
-            p = self._primitives[k]
-            pd.polygon(to_px(p.xy), fill=p.rgba)
-        # A faint grain over objects too, so nothing is perfectly flat.
+        if prims:
+            pd = ImageDraw.Draw(tile, "RGBA")
+            for k in prims:
+                p = self._primitives[k]
+                pd.polygon(to_px(p.xy), fill=p.rgba)
+        # A faint grain over everything (objects too, so nothing is perfectly flat); on
+        # every tile alike, or tiles with and without objects would show seams.
         out = np.asarray(tile).astype(np.int16)
         out += _grain_i16()[r0 : r0 + n, c0 : c0 + n, None]
         return np.asarray(np.clip(out, 0, 255).astype(np.uint8))
