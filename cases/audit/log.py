@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, cast
 
-from sqlalchemy import Table, event, insert, select, union_all, update
+from sqlalchemy import Table, event, insert, update
 from sqlalchemy.orm import Session
 
 from cases.audit import merkle
@@ -245,12 +245,14 @@ def append(
 def state(session: Session) -> tuple[int, list[bytes]]:
     """The stored tree size and right-edge hashes (no lock; read-only)."""
     flush_pending(session)
-    row = session.execute(
-        select(_state.c.size, _state.c.peaks).where(_state.c.id == STATE_ID)
-    ).first()
+    row = (
+        session.connection()
+        .exec_driver_sql(f"SELECT size, peaks FROM audit_state WHERE id = {STATE_ID}")
+        .first()
+    )
     if row is None:
         return 0, []
-    return int(row.size), split_peaks(bytes(row.peaks))
+    return int(row[0]), split_peaks(bytes(row[1]))
 
 
 def count(session: Session) -> int:
@@ -260,29 +262,27 @@ def count(session: Session) -> int:
 
 def fetch_nodes(session: Session, keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     """Stored complete-subtree hashes for ``(level, index)`` keys (level 0 = leaf hashes)."""
-    found: dict[tuple[int, int], bytes] = {}
-    leaves = sorted(i for level, i in keys if level == 0)
-    if leaves:
-        for row in session.execute(
-            select(_entries.c.id, _entries.c.leaf_hash).where(_entries.c.id.in_(leaves))
-        ):
-            found[(0, int(row.id))] = bytes(row.leaf_hash)
     by_level: dict[int, list[int]] = {}
     for level, i in keys:
-        if level > 0:
-            by_level.setdefault(level, []).append(i)
-    if by_level:
-        # One SELECT per level joined by UNION ALL: each part is a primary-key lookup,
-        # where an OR of (level, idx) pairs makes SQLite scan the table.
-        parts = [
-            select(_nodes.c.level, _nodes.c.idx, _nodes.c.hash).where(
-                _nodes.c.level == lv, _nodes.c.idx.in_(sorted(ix))
+        by_level.setdefault(int(level), []).append(int(i))
+    # One statement, one primary-key lookup per level (an OR of pairs makes SQLite scan).
+    # Written as SQL text with integer literals: building it with SQLAlchemy constructs
+    # cost ten times the query itself. The values are ints we computed, never user text.
+    parts = []
+    for level, idxs in sorted(by_level.items()):
+        listed = ",".join(str(i) for i in sorted(idxs))
+        if level == 0:
+            parts.append(f"SELECT 0, id, leaf_hash FROM audit_entries WHERE id IN ({listed})")
+        else:
+            parts.append(
+                f"SELECT level, idx, hash FROM audit_nodes WHERE level = {level} "
+                f"AND idx IN ({listed})"
             )
-            for lv, ix in sorted(by_level.items())
-        ]
-        query = parts[0] if len(parts) == 1 else union_all(*parts)
-        for node in session.execute(query):
-            found[(int(node.level), int(node.idx))] = bytes(node.hash)
+    found: dict[tuple[int, int], bytes] = {}
+    if parts:
+        rows = session.connection().exec_driver_sql(" UNION ALL ".join(parts))
+        for level, i, value in rows:
+            found[(int(level), int(i))] = bytes(value)
     missing = keys - found.keys()
     if missing:
         level, i = min(missing)
