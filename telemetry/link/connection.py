@@ -202,19 +202,19 @@ class Link:
                 except ConnectionFailedError:
                     pass
                 continue
-            batch: list[Any] = []
             try:
-                while len(batch) < 256:
-                    msg = conn.recv_msg()
-                    if msg is None:
-                        break
-                    if msg.get_type() != "BAD_DATA":
-                        batch.append(msg)
-                if not batch:
+                # Read what the transport has (up to 64 kB) and parse it in one go: per-message
+                # reads would cost two system calls per message.
+                data = conn.recv(65536)
+                batch = [
+                    m for m in (conn.mav.parse_buffer(data) or []) if m.get_type() != "BAD_DATA"
+                ]
+                if not data:
                     conn.select(0.05)
             except (OSError, ValueError, AttributeError, TypeError):
                 # A closed socket shows as OSError, or as None/closed-port errors inside
                 # pymavlink when close() raced with recv().
+                batch = []
                 if self._conn is conn:
                     log.info("link %s: transport dropped", self.url)
                     self.drop_transport()

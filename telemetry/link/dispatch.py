@@ -44,6 +44,8 @@ class Subscription:
 
     async def get(self, timeout: float) -> Any:
         """The next message; ``asyncio.TimeoutError`` when none arrives within ``timeout`` s."""
+        if self._queue:
+            return self._queue.popleft()
         async with asyncio.timeout(timeout):
             while not self._queue:
                 if self.closed:
