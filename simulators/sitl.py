@@ -1,0 +1,304 @@
+"""ArduPilot SITL launcher: run `arducopter` / `ardurover` as the vehicle behind a MAVLink URL.
+
+    with SitlVehicle("/opt/ardupilot/build/sitl/bin/arducopter", kind="copter",
+                     home=(41.70, 123.40, 42.0), speedup=10) as sitl:
+        url = sitl.url            # "tcp:127.0.0.1:PORT", ready to arm
+
+The launcher writes a defaults file (the project's FIELDPATROL_DEFAULTS plus the frame and any
+overrides) into a private working directory (SITL writes its eeprom and logs there), starts the
+binary with the model, home, speed-up, system id and serial port, waits until the autopilot is
+ready to arm (GPS fix, EKF position, pre-arm checks passing), and stops it by its process group
+so that nothing is left behind. The binary's path is an argument: only `patrol` reads the
+FIELDPATROL_SITL_COPTER / FIELDPATROL_SITL_ROVER environment variables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+from threading import Thread
+from types import TracebackType
+
+from simulators.vehicle.errors import SimulatorError
+from simulators.vehicle.params import FIELDPATROL_DEFAULTS
+
+MODELS = {"copter": "quad", "rover": "rover"}
+ENV_VARS = {"copter": "FIELDPATROL_SITL_COPTER", "rover": "FIELDPATROL_SITL_ROVER"}
+# Parameters SITL needs beyond ArduPilot's own defaults for the model to fly.
+_FRAME_DEFAULTS: dict[str, dict[str, float]] = {
+    "copter": {"FRAME_CLASS": 1, "FRAME_TYPE": 1, "CAM1_TYPE": 1},
+    "rover": {"CAM1_TYPE": 1},
+}
+
+
+class SitlError(SimulatorError):
+    """SITL could not be started, or did not become ready; the message says what to do."""
+
+
+def sitl_binary(kind: str, copter: str | None, rover: str | None) -> Path:
+    """The SITL binary for `kind` from the configured paths, or a SitlError saying how to set it."""
+    if kind not in MODELS:
+        raise SitlError(f"vehicle kind {kind!r} has no SITL binary; use 'copter' or 'rover'")
+    path = copter if kind == "copter" else rover
+    var = ENV_VARS[kind]
+    if not path:
+        raise SitlError(
+            f"no ArduPilot SITL binary for {kind}: set {var} to the path of the "
+            f"{'arducopter' if kind == 'copter' else 'ardurover'} binary "
+            "(ArduPilot: ./waf configure --board sitl && ./waf copter rover)"
+        )
+    binary = Path(path).expanduser()
+    if not binary.is_file() or not os.access(binary, os.X_OK):
+        raise SitlError(f"{var}={path} is not an executable file; point it at the SITL binary")
+    return binary
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def write_defaults(path: Path, kind: str, sysid: int, overrides: dict[str, float]) -> Path:
+    """Write an ArduPilot .parm defaults file: `NAME VALUE` per line."""
+    values: dict[str, float] = {}
+    values.update(_FRAME_DEFAULTS[kind])
+    values.update(FIELDPATROL_DEFAULTS[kind])
+    values["SYSID_THISMAV"] = sysid
+    values.update(overrides)
+    # FS_BATT_ENABLE is a Copter 3.x name ArduPilot 4 does not know; BATT_FS_LOW_ACT says it.
+    values.pop("FS_BATT_ENABLE", None)
+    path.write_text("".join(f"{name} {value:g}\n" for name, value in sorted(values.items())))
+    return path
+
+
+class SitlVehicle:
+    """One ArduPilot SITL process, reachable at `.url` once `start()` returns."""
+
+    def __init__(
+        self,
+        binary: str | Path,
+        kind: str = "copter",
+        home: tuple[float, float, float] = (41.7, 123.4, 42.0),
+        speedup: float = 1.0,
+        sysid: int = 1,
+        port: int = 0,
+        instance: int | None = None,
+        params: dict[str, float] | None = None,
+        model: str | None = None,
+        workdir: str | Path | None = None,
+        ready_timeout: float = 120.0,
+        heading_deg: float = 0.0,
+    ) -> None:
+        if kind not in MODELS:
+            raise SitlError(f"vehicle kind {kind!r} is not simulated; use 'copter' or 'rover'")
+        if not 0 < speedup <= 1000:
+            raise SitlError(f"speedup {speedup!r} is out of range; use a number in (0, 1000]")
+        if not 1 <= sysid <= 255:
+            raise SitlError(f"sysid {sysid!r} is out of range; use 1..255")
+        self.binary = Path(binary)
+        if not self.binary.is_file() or not os.access(self.binary, os.X_OK):
+            raise SitlError(f"SITL binary {binary} is not an executable file")
+        self.kind = kind
+        self.home = home
+        self.speedup = speedup
+        self.sysid = sysid
+        self.port = port
+        self.instance = sysid - 1 if instance is None else instance
+        self.params = dict(params or {})
+        self.model = model or MODELS[kind]
+        self.ready_timeout = ready_timeout
+        self.heading_deg = heading_deg
+        self._workdir_arg = Path(workdir) if workdir else None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.workdir: Path | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+        self._output: deque[str] = deque(maxlen=40)
+        self._reader: Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def command_line(self) -> list[str]:
+        lat, lon, alt = self.home
+        assert self.workdir is not None
+        defaults = self.workdir / f"{self.kind}.parm"
+        return [
+            str(self.binary),
+            "--model",
+            self.model,
+            "--home",
+            f"{lat:.7f},{lon:.7f},{alt:.2f},{self.heading_deg:g}",
+            "--speedup",
+            f"{self.speedup:g}",
+            "--synthetic-clock",
+            "--wipe",
+            "--instance",
+            str(self.instance),
+            "--sysid",
+            str(self.sysid),
+            "--defaults",
+            str(defaults),
+            "--serial0",
+            f"tcp:{self.port}",
+        ]
+
+    def start(self) -> str:
+        """Start SITL and wait until it is ready to arm; returns the connection URL."""
+        if self.proc is not None:
+            return self.url
+        if self._workdir_arg is not None:
+            self.workdir = self._workdir_arg
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix=f"fieldpatrol-sitl-{self.kind}-")
+            self.workdir = Path(self._tmp.name)
+        if self.port == 0:
+            self.port = free_tcp_port()
+        write_defaults(self.workdir / f"{self.kind}.parm", self.kind, self.sysid, self.params)
+        self.url = f"tcp:127.0.0.1:{self.port}"
+        try:
+            self.proc = subprocess.Popen(
+                self.command_line(),
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stop() ends all of it
+            )
+        except OSError as exc:
+            self._cleanup_dir()
+            raise SitlError(f"cannot start {self.binary}: {exc.strerror}") from exc
+        self._reader = Thread(target=self._read_output, daemon=True, name="sitl-output")
+        self._reader.start()
+        try:
+            self._wait_ready(self.ready_timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self.url
+
+    def _read_output(self) -> None:
+        proc = self.proc
+        if proc is None or proc.stdout is None:
+            return
+        for raw in proc.stdout:
+            self._output.append(raw.decode("utf-8", "replace").rstrip())
+
+    @property
+    def output_tail(self) -> str:
+        return "\n".join(self._output)
+
+    def _check_alive(self) -> None:
+        proc = self.proc
+        if proc is not None and proc.poll() is not None:
+            raise SitlError(
+                f"SITL {self.binary.name} exited with code {proc.returncode} before it was "
+                f"ready; its last output:\n{self.output_tail}"
+            )
+
+    def _wait_port(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            self._check_alive()
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
+            ):
+                return
+            time.sleep(0.1)
+        raise SitlError(f"SITL did not open port {self.port} in time")
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Until SYS_STATUS reports the pre-arm checks passing and the EKF has a position."""
+        from pymavlink.dialects.v20 import ardupilotmega as mavlink2
+
+        from simulators.vehicle.gcs import GroundStation
+
+        deadline = time.monotonic() + timeout
+        self._wait_port(deadline)
+        gcs = GroundStation(self.url, target_system=self.sysid, timeout=max(1.0, timeout))
+        try:
+            prearm = mavlink2.MAV_SYS_STATUS_PREARM_CHECK
+            good = mavlink2.EKF_POS_HORIZ_ABS | mavlink2.EKF_PRED_POS_HORIZ_ABS
+            ekf_ok = prearm_ok = False
+            while not (ekf_ok and prearm_ok):
+                self._check_alive()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SitlError(
+                        f"SITL not ready to arm within {timeout:.0f} s "
+                        f"(EKF position {'ok' if ekf_ok else 'missing'}, pre-arm checks "
+                        f"{'passing' if prearm_ok else 'failing'}); last texts: {gcs.texts[-5:]}"
+                    )
+                try:
+                    msg = gcs.recv(("SYS_STATUS", "EKF_STATUS_REPORT"), timeout=min(left, 2.0))
+                except TimeoutError:
+                    continue
+                if msg.get_type() == "SYS_STATUS":
+                    prearm_ok = bool(msg.onboard_control_sensors_health & prearm)
+                else:
+                    ekf_ok = (msg.flags & good) == good
+        finally:
+            gcs.close()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """End the SITL process group (SIGTERM, then SIGKILL) and remove the temporary files."""
+        proc = self.proc
+        if proc is not None:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=timeout)
+            # Children that outlived the leader would still be in its group.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            if self._reader is not None:
+                self._reader.join(timeout=timeout)
+            if proc.stdout is not None:
+                proc.stdout.close()
+            self.proc = None
+        self._cleanup_dir()
+
+    def _cleanup_dir(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
+    def __enter__(self) -> SitlVehicle:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def which_sitl(name: str) -> Path | None:
+    """A SITL binary on PATH (`arducopter`, `ardurover`), for diagnostics only."""
+    found = shutil.which(name)
+    return Path(found) if found else None
