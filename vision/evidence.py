@@ -152,7 +152,8 @@ def encode_crop_jpeg(image: np.ndarray, box: Box, margin: float = 0.5, min_px: i
 def build_evidence(
     suspect: Suspect,
     frame_jpeg: bytes,
-    crop_jpeg: bytes | None,
+    crop_jpeg: bytes | None = None,
+    *,
     mission_id: str,
     sortie_id: str,
     vehicle_id: str,

@@ -44,6 +44,19 @@ def _size_m(ring: list[tuple[float, float]]) -> float:
     return max(sides) if sides else 0.0
 
 
+def _split(item: tuple[Any, ...]) -> tuple[Box, GroundFix]:
+    if len(item) == 2:
+        box, fix = item
+        return box, fix if isinstance(fix, GroundFix) else GroundFix(*fix)
+    if len(item) == 5:
+        box, lon, lat, footprint, unc = item
+        return box, GroundFix(float(lon), float(lat), list(footprint), float(unc))
+    raise VisionError(
+        f"boxes_with_ground: expected (box, fix) or (box, lon, lat, footprint, uncertainty_m) "
+        f"items, got one of length {len(item)}"
+    )
+
+
 @dataclass(frozen=True)
 class Observation:
     """One detection of a suspect in one frame."""
@@ -151,11 +164,16 @@ class Merger:
         self,
         frame_id: str,
         pose: Any,
-        boxes_with_ground: Iterable[tuple[Box, GroundFix]],
+        boxes_with_ground: Iterable[tuple[Any, ...]],
     ) -> list[Suspect]:
-        """Add one frame's detections; returns the suspects they joined or started."""
+        """Add one frame's detections; returns the suspects they joined or started.
+
+        Each item is ``(box, fix)`` with a :class:`GroundFix`, or the flat
+        ``(box, lon, lat, footprint, uncertainty_m)``.
+        """
         touched: list[Suspect] = []
-        for box, fix in boxes_with_ground:
+        for item in boxes_with_ground:
+            box, fix = _split(item)
             if self.apply_min_size and _size_m(fix.footprint) < self._min_size.get(
                 box.class_name, 0.0
             ):

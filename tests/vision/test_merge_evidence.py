@@ -1,0 +1,182 @@
+"""Merging detections of synthetic tracks into suspects, and building evidence from them."""
+
+from __future__ import annotations
+
+import io
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from missions.camera import CameraModel
+from missions.frame import LocalFrame
+from telemetry.contract import CameraPose, EvidenceMessage, canonical_json
+from vision.detector import Box
+from vision.evidence import (
+    build_evidence,
+    encode_crop_jpeg,
+    encode_frame_jpeg,
+    read_exif_gps,
+    sha256_hex,
+)
+from vision.georef import box_footprint, pixel_to_ground
+from vision.merge import Merger
+
+CAM = CameraModel(6.17, 4.55, 4.5, 640, 480)
+FRAME = LocalFrame(123.43, 41.80)
+T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+
+
+def pose_at(x: float, y: float, t: float, yaw: float = 0.0) -> CameraPose:
+    lon, lat = FRAME.to_wgs84(x, y)
+    return CameraPose(
+        time=T0 + timedelta(seconds=t),
+        lat=lat,
+        lon=lon,
+        alt_agl_m=60.0,
+        alt_amsl_m=105.0,
+        roll_deg=0.0,
+        pitch_deg=0.0,
+        yaw_deg=yaw,
+    )
+
+
+def box_for(obj_xy: tuple[float, float], pose: CameraPose, cls: str, conf: float) -> Box | None:
+    """The box an ideal detector would give for a 10 m square object at obj_xy."""
+    from vision.georef import _intrinsics, camera_rotation
+
+    rot = camera_rotation(pose.roll_deg, pose.pitch_deg, pose.yaw_deg)
+    fx, fy, cx, cy = _intrinsics(CAM, None)
+    px, py = FRAME.to_local(pose.lon, pose.lat)
+    us, vs = [], []
+    for dx in (-5, 5):
+        for dy in (-5, 5):
+            e, n = obj_xy[0] + dx - px, obj_xy[1] + dy - py
+            cam = rot.T @ np.array([n, e, 60.0])
+            us.append(fx * cam[0] / cam[2] + cx)
+            vs.append(fy * cam[1] / cam[2] + cy)
+    x1, x2, y1, y2 = min(us), max(us), min(vs), max(vs)
+    if x1 < 0 or y1 < 0 or x2 > 640 or y2 > 480:
+        return None
+    return Box(cls, conf, x1, y1, x2, y2)
+
+
+def fly(merger: Merger, objects: list[tuple[str, float, float]], passes: int = 3) -> int:
+    """Lawnmower passes 30 m apart over the objects, a frame every 12 m; returns frames."""
+    n = 0
+    rng = np.random.default_rng(1)
+    for p in range(passes):
+        x = -30.0 + 30.0 * p
+        ys = np.arange(-80.0, 81.0, 12.0)
+        yaw = 0.0 if p % 2 == 0 else 180.0
+        for y in ys if p % 2 == 0 else ys[::-1]:
+            pose = pose_at(x, float(y), n * 1.2, yaw)
+            found = []
+            for cls, ox, oy in objects:
+                b = box_for((ox, oy), pose, cls, float(rng.uniform(0.5, 0.95)))
+                if b is not None:
+                    found.append((b, box_footprint(b, pose, CAM, frame=FRAME)))
+            merger.add(f"f{n:03d}", pose, found)
+            n += 1
+    return n
+
+
+def test_each_object_seen_in_many_frames_and_passes_is_one_suspect() -> None:
+    objects = [
+        ("illegal_construction", 0.0, 0.0),
+        ("waste_dumping", 30.0, -50.0),
+        ("open_burning", -35.0, 60.0),
+        # Two objects of different classes side by side stay two suspects.
+        ("illegal_excavation", 5.0, 3.0),
+    ]
+    merger = Merger(distance_m=8.0)
+    frames = fly(merger, objects)
+    suspects = merger.suspects()
+    assert sorted(s.class_name for s in suspects) == sorted(o[0] for o in objects)
+    for s in suspects:
+        cls, ox, oy = next(o for o in objects if o[0] == s.class_name)
+        x, y = FRAME.to_local(s.lon, s.lat)
+        assert math.hypot(x - ox, y - oy) < 0.5  # ideal boxes: the pin is on the object
+        assert len(s.frames) >= 4 and set(s.frames) <= {f"f{i:03d}" for i in range(frames)}
+        assert s.best_frame in s.frames
+        assert s.confidence == max(o.box.confidence for o in s.observations)
+    # Two passes saw the building in the middle: both are in its frames.
+    building = next(s for s in suspects if s.class_name == "illegal_construction")
+    poses_x = {round(FRAME.to_local(o.pose.lon, o.pose.lat)[0]) for o in building.observations}
+    assert len(poses_x) >= 2
+
+
+def test_best_frame_prefers_confident_and_near_nadir() -> None:
+    merger = Merger()
+    target = (0.0, 0.0)
+    near = pose_at(0.0, 0.0, 0)
+    far = pose_at(0.0, 25.0, 1)
+    b_near = box_for(target, near, "illegal_construction", 0.80)
+    b_far = box_for(target, far, "illegal_construction", 0.82)
+    assert b_near is not None and b_far is not None
+    merger.add("far", far, [(b_far, box_footprint(b_far, far, CAM, frame=FRAME))])
+    merger.add("near", near, [(b_near, box_footprint(b_near, near, CAM, frame=FRAME))])
+    (s,) = merger.suspects()
+    assert s.best_frame == "near"  # nearly as confident, much nearer nadir
+    assert s.frames == ["far", "near"]
+
+
+def test_tiny_detections_below_class_minimum_are_dropped() -> None:
+    merger = Merger()
+    p = pose_at(0.0, 0.0, 0)
+    b = Box("illegal_land_occupation", 0.9, 320, 240, 326, 246)  # ~1 m on the ground
+    merger.add("f", p, [(b, box_footprint(b, p, CAM))])
+    assert merger.suspects() == [] and merger.dropped_small == 1
+
+
+def test_flat_tuples_from_callers_are_accepted() -> None:
+    merger = Merger()
+    p = pose_at(0.0, 0.0, 0)
+    b = Box("illegal_construction", 0.9, 280, 200, 360, 280)
+    lon, lat, ring, unc = box_footprint(b, p, CAM)
+    merger.add("f", p, [(b, lon, lat, ring, unc)])
+    assert len(merger.suspects()) == 1
+
+
+def test_evidence_message_media_and_exif() -> None:
+    merger = Merger()
+    p = pose_at(10.0, -20.0, 5.5, yaw=37.0)
+    image = np.zeros((480, 640, 3), np.uint8)
+    image[200:280, 280:360] = (40, 90, 200)
+    b = Box("illegal_construction", 0.91, 280, 200, 360, 280)
+    merger.add("f1", p, [(b, box_footprint(b, p, CAM))])
+    (s,) = merger.suspects()
+    frame = encode_frame_jpeg(image, p)
+    crop = encode_crop_jpeg(image, b)
+    msg, media = build_evidence(
+        s,
+        frame,
+        crop,
+        mission_id="M-1",
+        sortie_id="S-1",
+        vehicle_id="uav-1",
+        sequence=7,
+        site_id="site-a",
+    )
+    assert isinstance(msg, EvidenceMessage) and msg.signature is None
+    assert msg.sequence == 7 and msg.detection.class_name == "illegal_construction"
+    assert msg.detection.box_px == (280, 200, 360, 280)
+    assert msg.detection.footprint_geojson["type"] == "Polygon"
+    assert (msg.lon, msg.lat) == pytest.approx((s.lon, s.lat))
+    assert msg.time == p.time and msg.pose == p
+    assert {m.role for m in msg.media} == {"frame", "crop"}
+    assert set(media) == {sha256_hex(frame), sha256_hex(crop)} == set(msg.media_sha256)
+    assert canonical_json(msg)  # serialisable for signing
+    # The frame carries where and when it was taken.
+    gps = read_exif_gps(media[sha256_hex(frame)])
+    assert gps["lat"] == pytest.approx(p.lat, abs=1e-7)
+    assert gps["lon"] == pytest.approx(p.lon, abs=1e-7)
+    assert gps["alt_amsl_m"] == pytest.approx(105.0, abs=0.01)
+    assert gps["time"] == p.time.replace(microsecond=0)
+    with Image.open(io.BytesIO(media[sha256_hex(crop)])) as im:
+        assert im.size[0] >= 80 and im.size[1] >= 80  # the box plus context
+    # The ground pin lies under the box centre.
+    lon, lat = pixel_to_ground(320, 240, p, CAM)
+    assert (msg.lon, msg.lat) == pytest.approx((float(lon), float(lat)), abs=1e-9)
