@@ -96,7 +96,7 @@ def test_each_object_seen_in_many_frames_and_passes_is_one_suspect() -> None:
     suspects = merger.suspects()
     assert sorted(s.class_name for s in suspects) == sorted(o[0] for o in objects)
     for s in suspects:
-        cls, ox, oy = next(o for o in objects if o[0] == s.class_name)
+        _cls, ox, oy = next(o for o in objects if o[0] == s.class_name)
         x, y = FRAME.to_local(s.lon, s.lat)
         assert math.hypot(x - ox, y - oy) < 0.5  # ideal boxes: the pin is on the object
         assert len(s.frames) >= 4 and set(s.frames) <= {f"f{i:03d}" for i in range(frames)}
