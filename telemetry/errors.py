@@ -56,8 +56,12 @@ class StateTimeoutError(LinkTimeoutError):
     """The vehicle did not reach an expected state (mode, armed, landed ...) in time."""
 
 
-class LinkLostError(LinkError):
-    """The link to the vehicle is down (no heartbeat) while an operation needed it."""
+class LinkClosedError(LinkError):
+    """The link was closed (by us) while an operation was waiting on it."""
+
+
+class LinkLostError(LinkTimeoutError):
+    """The link to the vehicle is down (no heartbeat) while an operation waited on it."""
 
 
 class MissionUploadError(LinkError):

@@ -13,6 +13,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..errors import LinkClosedError
+
 Listener = Callable[[Any], None]
 
 
@@ -49,7 +51,7 @@ class Subscription:
         async with asyncio.timeout(timeout):
             while not self._queue:
                 if self.closed:
-                    raise asyncio.CancelledError("subscription closed")
+                    raise LinkClosedError("the link was closed while waiting for an answer")
                 self._wakeup.clear()
                 await self._wakeup.wait()
         return self._queue.popleft()

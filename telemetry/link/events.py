@@ -76,6 +76,7 @@ class FenceBreach(VehicleEvent):
 class Failsafe(VehicleEvent):
     kind: ClassVar[str] = "failsafe"
     reason: str = ""
+    cleared: bool = False
 
 
 @dataclass(frozen=True)

@@ -260,6 +260,7 @@ class MissionPlugin:
                     msg = await sub.get(timeout)
                 except TimeoutError:
                     if tries_left == 0:
+                        v.raise_if_lost(f"{self.type_name} upload")
                         err = MissionTimeoutError(
                             "upload",
                             self.type_name,
@@ -358,6 +359,7 @@ class MissionPlugin:
                             and msg.seq == seq
                         ):
                             return msg
+                v.raise_if_lost(f"{self.type_name} download")
                 raise MissionTimeoutError(
                     "download",
                     self.type_name,

@@ -27,6 +27,7 @@ from typing import Any
 from ..errors import (
     CommandDeniedError,
     CommandTimeoutError,
+    LinkLostError,
     StateTimeoutError,
 )
 from .connection import Link, is_vehicle_heartbeat
@@ -129,6 +130,15 @@ class VehicleState:
         if self.landed_state is not None and self.landed_state != 0:
             return self.landed_state == _ON_GROUND
         return not self.armed
+
+
+def _is_failsafe_text(text: str) -> bool:
+    """ArduPilot's failsafe announcements ("GCS Failsafe", "Battery 1 is low 10.2V ...",
+    "Motor 1 failure: landing", "EKF Failsafe Cleared")."""
+    low = text.lower()
+    if "failsafe" in low or "failure" in low:
+        return True
+    return low.startswith("battery") and (" is low" in low or " is critical" in low)
 
 
 class _Connector:
@@ -364,8 +374,8 @@ class Vehicle:
             text = msg.text if isinstance(msg.text, str) else msg.text.decode(errors="replace")
             text = text.rstrip("\x00")
             st.statustexts.append((time.monotonic(), msg.severity, text))
-            if "failsafe" in text.lower():
-                self._emit(Failsafe(self.sysid, reason=text))
+            if _is_failsafe_text(text):
+                self._emit(Failsafe(self.sysid, reason=text, cleared="cleared" in text.lower()))
 
     def _finish(self, seq: int) -> None:
         if not self.state.mission_finished:
@@ -534,7 +544,18 @@ class Vehicle:
                         texts = [t for t in texts if reasons_filter(t)] or texts
                     reasons = list(dict.fromkeys(texts))
                     raise CommandDeniedError(name, enum_name("MAV_RESULT", ack.result), reasons)
+        self.raise_if_lost(name)
         raise CommandTimeoutError(name, retries + 1, timeout)
+
+    def raise_if_lost(self, what: str) -> None:
+        """Raise ``LinkLostError`` when the vehicle's heartbeats have stopped."""
+        st = self.state
+        if not st.link_up:
+            silent = time.monotonic() - st.last_heartbeat_mono
+            raise LinkLostError(
+                f"{what}: no answer, the link to vehicle {self.sysid} is down (no heartbeat for "
+                f"{silent:.1f} s); it is re-opened automatically, retry when it is back"
+            )
 
 
 class _EventIterator:

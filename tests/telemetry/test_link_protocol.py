@@ -31,6 +31,7 @@ from telemetry.errors import (
     ConnectionFailedError,
     HeartbeatTimeoutError,
     LinkConfigError,
+    LinkLostError,
     LinkTimeoutError,
     MissionSequenceError,
     MissionTimeoutError,
@@ -242,7 +243,10 @@ async def test_link_drop_reconnects_and_records_gap() -> None:
             peer.paused.set()
             peer.drop_client()
             lost = await asyncio.wait_for(_next_of(stream, LinkLost), 3)
-            await asyncio.sleep(0.5)
+            # While the link is down a request fails fast with the reason, not a bare timeout.
+            with pytest.raises(LinkLostError, match="link to vehicle 1 is down"):
+                await v.command_long(176, (1, 4), timeout=0.2, retries=0)
+            await asyncio.sleep(0.3)
             peer.paused.clear()
             regained = await asyncio.wait_for(_next_of(stream, LinkRegained), 5)
             assert isinstance(lost, LinkLost)

@@ -30,6 +30,7 @@ from missions.items import (
 )
 from telemetry.errors import CommandDeniedError
 from telemetry.link import (
+    Failsafe,
     FenceBreach,
     Landed,
     LinkLost,
@@ -57,6 +58,12 @@ class Backend:
             self.server.faults.gps_loss(True)
         else:
             pytest.skip(f"{self.name}: GPS loss is injected through SIM_GPS_DISABLE only here")
+
+    def low_battery(self) -> None:
+        if hasattr(self.server, "faults"):
+            self.server.faults.low_battery(5.0)
+        else:
+            pytest.skip(f"{self.name}: battery drain is injected in the built-in simulator only")
 
     def link_loss(self, sim_seconds: float) -> None:
         if hasattr(self.server, "faults"):
@@ -235,3 +242,17 @@ async def test_link_drop_mid_flight_reconnects_and_records_gap(backend: Backend)
     assert 1.2 <= regained[0].gap_s <= 4.0
     assert v.state.gaps[0].gap_s == regained[0].gap_s
     assert report.mission_finished
+
+
+@pytest.mark.parametrize("backend", BACKENDS[:1], indirect=True)
+async def test_battery_failsafe_is_an_event_with_the_action(backend: Backend) -> None:
+    async with Vehicle.connect(backend.url, timeout=15) as v:
+        await v.action.set_mode("GUIDED")
+        await v.action.arm(wait_ready_s=20)
+        await v.action.takeoff(10.0)
+        await v.wait_for(lambda s: s.flew, 20, "airborne")
+        backend.low_battery()
+        await v.wait_for(lambda s: s.mode in ("RTL", "LAND"), 20, "battery failsafe action")
+    failsafes = [e for e in v.event_log if isinstance(e, Failsafe)]
+    assert failsafes and "Battery" in failsafes[0].reason and not failsafes[0].cleared
+    assert any(isinstance(e, ModeChanged) and e.new_mode in ("RTL", "LAND") for e in v.event_log)
