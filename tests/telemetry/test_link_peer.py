@@ -37,6 +37,7 @@ class PeerScript:
     in_progress_commands: set[int] = field(default_factory=set)
     unsupported_commands: set[int] = field(default_factory=set)
     mav_type: int = COPTER
+    other_sysids: tuple[int, ...] = ()  # more vehicles on the same connection (modes only)
     position: tuple[float, float, float] = (41.8057, 123.4315, 42.0)  # lat, lon, alt AMSL
 
 
@@ -57,6 +58,12 @@ class FakeAutopilot:
         self.received: list[Any] = []
         self.armed = False
         self.custom_mode = 0
+        # Further vehicles behind the same socket (as behind one radio): own encoder each.
+        self.others = {
+            sid: mavlink2.MAVLink(self.conn, srcSystem=sid, srcComponent=1)
+            for sid in self.script.other_sysids
+        }
+        self.other_modes = dict.fromkeys(self.script.other_sysids, 0)
         self.paused = threading.Event()  # while set: no heartbeats, no answers
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -110,6 +117,20 @@ class FakeAutopilot:
             mavlink2.MAV_STATE_STANDBY,
         )
 
+    def _others(self) -> None:
+        with self._lock:
+            if self.conn.port is None:
+                return
+            for sid, enc in self.others.items():
+                with contextlib.suppress(OSError):
+                    enc.heartbeat_send(
+                        mavlink2.MAV_TYPE_GROUND_ROVER,
+                        mavlink2.MAV_AUTOPILOT_ARDUPILOTMEGA,
+                        mavlink2.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED,
+                        self.other_modes[sid],
+                        mavlink2.MAV_STATE_STANDBY,
+                    )
+
     def _state(self) -> None:
         lat, lon, alt = self.script.position
         boot_ms = int((time.monotonic() % 1e6) * 1000)
@@ -134,6 +155,7 @@ class FakeAutopilot:
             if now >= next_hb and not self.paused.is_set():
                 self._heartbeat()
                 self._state()
+                self._others()
                 next_hb = now + self.script.heartbeat_s
             try:
                 with self._lock:
@@ -162,6 +184,16 @@ class FakeAutopilot:
     def _handle(self, msg: Any) -> None:
         t = msg.get_type()
         s = self.script
+        target = getattr(msg, "target_system", None)
+        if target in self.others:
+            if t == "COMMAND_LONG" and msg.command == mavlink2.MAV_CMD_DO_SET_MODE:
+                self.other_modes[target] = int(msg.param2)
+                with self._lock:
+                    self.others[target].command_ack_send(msg.command, 0)
+                self._others()
+            return
+        if target not in (None, 0, s.sysid):
+            return
         if t == "MISSION_COUNT":
             if s.upload_nack is not None:
                 self._ack(msg.mission_type, s.upload_nack)

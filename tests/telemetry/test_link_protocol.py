@@ -258,6 +258,26 @@ async def test_link_drop_reconnects_and_records_gap() -> None:
             await v.action.set_mode("LOITER")
 
 
+async def test_several_vehicles_on_one_link_by_sysid() -> None:
+    with FakeAutopilot(PeerScript(sysid=1, other_sysids=(2, 3))) as peer:
+        async with Vehicle.connect(peer.url, timeout=5, sysid=2) as rover2:
+            assert rover2.sysid == 2 and rover2.state.is_rover
+            copter = await Vehicle.on_link(rover2.link, sysid=1)
+            rover3 = await Vehicle.on_link(rover2.link, sysid=3)
+            await rover2.action.set_mode("HOLD")
+            await copter.action.set_mode("LOITER")
+            await rover3.action.set_mode("AUTO")
+            assert (copter.state.mode, rover2.state.mode, rover3.state.mode) == (
+                "LOITER",
+                "HOLD",
+                "AUTO",
+            )
+            assert peer.other_modes == {2: 4, 3: 10} and peer.custom_mode == 5
+            assert sorted(rover2.link.vehicles_seen) == [1, 2, 3]
+            await copter.close()
+            await rover3.close()
+
+
 async def _next_of(stream, kind):  # type: ignore[no-untyped-def]
     async for event in stream:
         if isinstance(event, kind):
