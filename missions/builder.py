@@ -49,11 +49,18 @@ class RouteSet:
             )
         inset = min(0.5, max(margin_m * 0.1, 0.05))
         self.area = area
-        self.routers = [Router(area, inset)]
-        if margin_m > 0:
-            half = allowed_area(site, margin_m * 0.5)
-            self.routers += [Router(half, inset), Router(site.local_allowed, 0.05)]
-        self.primary = self.routers[0]
+        self.primary = Router(area, inset)
+        self._site, self._margin, self._inset = site, margin_m, inset
+        self._fallbacks: list[Router] | None = None
+
+    @property
+    def routers(self) -> list[Router]:
+        if self._fallbacks is None:  # built only when the primary area cannot connect
+            self._fallbacks = []
+            if self._margin > 0:
+                half = allowed_area(self._site, self._margin * 0.5)
+                self._fallbacks = [Router(half, self._inset), Router(self._site.local_allowed)]
+        return [self.primary, *self._fallbacks]
 
     def visible(self, a: NDArray, b: NDArray) -> NDArray:
         return self.primary.visible(a, b)

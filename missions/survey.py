@@ -55,37 +55,54 @@ def _rot(theta: float) -> NDArray:
     return np.array([[c, -s], [s, c]])
 
 
+def _edges(area: Polygon | MultiPolygon) -> NDArray:
+    """All ring edges of area as an (E, 4) array x1, y1, x2, y2."""
+    rings = shapely.get_rings(shapely.get_parts(area))
+    out = []
+    for ring in rings:
+        c = shapely.get_coordinates(ring)
+        out.append(np.hstack([c[:-1], c[1:]]))
+    return np.vstack(out) if out else np.empty((0, 4))
+
+
 def sweep_segments(
     area: Polygon | MultiPolygon, angle_deg: float, spacing: float
 ) -> list[list[tuple[float, float, float]]]:
-    """Per sweep line, the sorted (x0, x1) extents of its pieces inside area, in the frame
-    rotated so that legs run along +x. Legs head angle_deg clockwise from north."""
+    """Per sweep line, (y, x0, x1) of its pieces inside area, sorted by x, in the frame
+    rotated so that legs run along +x. Legs head angle_deg clockwise from north.
+
+    A vectorised scanline: every line is crossed with every ring edge at once (half-open in
+    y, so a vertex on a line counts once), and crossings are paired by the even-odd rule.
+    """
     phi = math.radians(90.0 - angle_deg)  # leg direction, counter-clockwise from east
-    rot = shapely.affinity.rotate(area, -phi, origin=(0, 0), use_radians=True)
-    xmin, ymin, xmax, ymax = rot.bounds
+    e = _edges(area)
+    c, s = math.cos(-phi), math.sin(-phi)
+    x1 = e[:, 0] * c - e[:, 1] * s
+    y1 = e[:, 0] * s + e[:, 1] * c
+    x2 = e[:, 2] * c - e[:, 3] * s
+    y2 = e[:, 2] * s + e[:, 3] * c
+    ymin = float(min(y1.min(), y2.min()))
+    ymax = float(max(y1.max(), y2.max()))
     height = ymax - ymin
     n = max(1, math.ceil(height / spacing - 1e-9))
     y0 = ymin + (height - (n - 1) * spacing) / 2.0
     ys = y0 + spacing * np.arange(n)
-    x0, x1 = xmin - 1.0, xmax + 1.0
-    coords = np.stack(
-        [np.column_stack([np.full(n, x0), ys]), np.column_stack([np.full(n, x1), ys])], axis=1
-    )
-    lines = shapely.linestrings(coords)
-    cut = shapely.intersection(lines, rot)
-    parts, index = shapely.get_parts(cut, return_index=True)
-    out: list[list[tuple[float, float]]] = [[] for _ in range(n)]
-    is_line = shapely.get_type_id(parts) == 1
-    parts, index = parts[is_line], index[is_line]
-    if len(parts):
-        b = shapely.bounds(parts)
-        keep = (b[:, 2] - b[:, 0]) > 0.5
-        rows = zip(index[keep].tolist(), b[keep, 0].tolist(), b[keep, 2].tolist(), strict=True)
-        for k, lx0, lx1 in rows:
-            out[k].append((lx0, lx1))
-    for row in out:
-        row.sort()
-    return [[(y, s0, s1) for s0, s1 in row] for y, row in zip(ys.tolist(), out, strict=True)]
+    lo, hi = np.minimum(y1, y2), np.maximum(y1, y2)
+    yy = ys[:, None]
+    hit = (lo[None, :] <= yy) & (yy < hi[None, :])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (yy - y1[None, :]) / (y2 - y1)[None, :]
+    xs = np.where(hit, x1[None, :] + t * (x2 - x1)[None, :], np.inf)
+    xs.sort(axis=1)
+    counts = hit.sum(axis=1)
+    out: list[list[tuple[float, float, float]]] = []
+    for k in range(n):
+        row = xs[k, : counts[k] - (counts[k] % 2)]
+        a0, a1 = row[0::2], row[1::2]
+        keep = (a1 - a0) > 0.5
+        yk = float(ys[k])
+        out.append([(yk, p, q) for p, q in zip(a0[keep].tolist(), a1[keep].tolist(), strict=True)])
+    return out
 
 
 def _cells(rows: list[list[tuple[float, float, float]]]) -> list[list[tuple[float, float, float]]]:
@@ -152,34 +169,89 @@ def choose_angle(area: Polygon | MultiPolygon, spacing: float, turn_m: float) ->
     return float(best % 180.0)
 
 
-def _order_cells(
-    cells: list[list[tuple[float, float, float]]], start: NDArray
-) -> list[tuple[list[tuple[float, float, float]], bool, bool]]:
-    """Greedy nearest-entry order; returns (cell pieces, reversed line order, start at x1)."""
-    remaining = list(range(len(cells)))
+Cell = list[tuple[float, float, float]]
+
+
+def _ends(cell: Cell, rev: bool, right: bool) -> tuple[NDArray, NDArray, bool, bool]:
+    """Entry and exit points of a cell flown boustrophedon-wise, and the reverse variant."""
+    first, last = (cell[-1], cell[0]) if rev else (cell[0], cell[-1])
+    exit_right = (not right) if len(cell) % 2 == 1 else right
+    entry = np.array([first[2] if right else first[1], first[0]])
+    exit_ = np.array([last[2] if exit_right else last[1], last[0]])
+    return entry, exit_, not rev, exit_right
+
+
+def _order_cells(cells: list[Cell], start: NDArray) -> list[tuple[Cell, bool, bool]]:
+    """Order cells and choose where to enter each: greedy nearest entry from the start, then
+    2-opt over the cell sequence (a reversed block flies each of its cells backwards) and a
+    per-cell choice among its four ways in, until no move shortens the straight-line
+    connections. Returns (cell pieces in flying order, reversed line order, start at x1)."""
+    n = len(cells)
+    if n == 0:
+        return []
+    variants = [(r, s) for r in (False, True) for s in (False, True)]
+    ends = [[_ends(c, r, s) for r, s in variants] for c in cells]
+    entries = np.asarray([[e[0] for e in ce] for ce in ends])  # (n, 4, 2)
+    # Greedy nearest entry.
+    used = np.zeros(n, dtype=bool)
+    seq: list[tuple[int, int]] = []
     pos = start
-    order: list[tuple[list[tuple[float, float, float]], bool, bool]] = []
-    while remaining:
-        best: tuple[float, int, bool, bool] | None = None
-        for ci in remaining:
-            cell = cells[ci]
-            for rev in (False, True):
-                first = cell[-1] if rev else cell[0]
-                for right in (False, True):
-                    p = np.array([first[2] if right else first[1], first[0]])
-                    d = float(np.hypot(*(p - pos)))
-                    if best is None or d < best[0]:
-                        best = (d, ci, rev, right)
-        assert best is not None
-        _, ci, rev, right = best
-        remaining.remove(ci)
-        cell = cells[ci][::-1] if rev else cells[ci]
-        order.append((cell, rev, right))
-        # Exit: alternate direction on each line of the cell.
-        last = cell[-1]
-        ends_right = (not right) if len(cell) % 2 == 1 else right
-        pos = np.array([last[2] if ends_right else last[1], last[0]])
-    return order
+    for _ in range(n):
+        d = np.hypot(*(entries - pos).transpose(2, 0, 1))
+        d[used] = np.inf
+        flat = int(np.argmin(d))
+        ci, vi = flat // 4, flat % 4
+        used[ci] = True
+        seq.append((ci, vi))
+        pos = ends[ci][vi][1]
+
+    def rev_of(ci: int, vi: int) -> int:
+        _, _, r, s = ends[ci][vi]
+        return variants.index((r, s))
+
+    def arrays() -> tuple[NDArray, NDArray]:
+        en = np.vstack([start] + [ends[c][v][0] for c, v in seq] + [start])
+        ex = np.vstack([start] + [ends[c][v][1] for c, v in seq] + [start])
+        return en, ex
+
+    for _ in range(60):
+        improved = False
+        en, ex = arrays()
+        for i in range(1, n + 1):
+            j = np.arange(i, n + 1)
+            delta = (
+                np.hypot(*(ex[i - 1] - ex[j]).T)
+                + np.hypot(*(en[i] - en[j + 1]).T)
+                - np.hypot(*(ex[i - 1] - en[i]))
+                - np.hypot(*(ex[j] - en[j + 1]).T)
+            )
+            k = int(np.argmin(delta))
+            if delta[k] < -1e-6:
+                jj = int(j[k])
+                block = seq[i - 1 : jj]
+                seq[i - 1 : jj] = [(c, rev_of(c, v)) for c, v in block[::-1]]
+                en, ex = arrays()
+                improved = True
+        for k in range(1, n + 1):
+            c, v = seq[k - 1]
+            cur = float(np.hypot(*(ex[k - 1] - en[k])) + np.hypot(*(ex[k] - en[k + 1])))
+            best_v, best = v, cur
+            for vi in range(4):
+                e_in, e_out = ends[c][vi][0], ends[c][vi][1]
+                cost = float(np.hypot(*(ex[k - 1] - e_in)) + np.hypot(*(e_out - en[k + 1])))
+                if cost < best - 1e-6:
+                    best_v, best = vi, cost
+            if best_v != v:
+                seq[k - 1] = (c, best_v)
+                en, ex = arrays()
+                improved = True
+        if not improved:
+            break
+    out: list[tuple[Cell, bool, bool]] = []
+    for c, v in seq:
+        rev, right = variants[v]
+        out.append((cells[c][::-1] if rev else cells[c], rev, right))
+    return out
 
 
 def _footprint_coverage(
