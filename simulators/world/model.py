@@ -174,13 +174,14 @@ def generate_world(
     trees: bool = True,
     resolution_m: float = 0.05,
     max_tiles: int = 320,
+    sun: tuple[float, float] | None = None,
 ) -> World:
     """Generate the world of ``site`` for ``seed`` (deterministic).
 
     ``classes`` restricts the violation classes planted (default: all five), cycled so every
     class appears once before any appears twice. Violations lie inside the keep-in area and
     outside exclusion zones; distractors too. ``resolution_m`` is the ground texture's pixel
-    size.
+    size. ``sun`` fixes (azimuth, elevation) in degrees instead of a seeded time of day.
     """
     classes = list(VIOLATION_KINDS if classes is None else classes)
     for c in classes:
@@ -215,6 +216,10 @@ def generate_world(
         sun_elevation_deg=float(rng.uniform(25, 65)),
         wind_to_deg=float(rng.uniform(0, 360)),
     )
+    if sun is not None:
+        if not (0.0 < sun[1] <= 90.0):
+            raise WorldError(f"sun={sun!r}: elevation must be in (0, 90] degrees")
+        scene = replace(scene, sun_azimuth_deg=float(sun[0]), sun_elevation_deg=float(sun[1]))
     layout = make_layout(np.random.default_rng([int(seed), 2]), bounds)
     roads = shapely.union_all(layout.roads) if layout.roads else None
     allowed = keep_in
