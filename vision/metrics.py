@@ -3,7 +3,7 @@
 Computed here in numpy from the same detector interface the vehicle runs (so the figures are
 those of the shipped post-processing, not of a training framework's own validator): per class,
 detections are matched greedily to ground truth by IoU, best confidence first, and average
-precision is the area under the interpolated precision-recall curve (101 points, as COCO).
+precision is the the mean of the interpolated precision at 101 recall points (as COCO).
 """
 
 from __future__ import annotations
@@ -53,12 +53,15 @@ def average_precision(tp: np.ndarray, conf: np.ndarray, n_gt: int) -> float:
     cfp = np.cumsum(1.0 - tp)
     recall = ctp / n_gt
     precision = ctp / np.maximum(ctp + cfp, 1e-9)
-    # Precision envelope, then sample it at 101 recall points.
-    mpre = np.concatenate([[1.0], precision, [0.0]])
-    mrec = np.concatenate([[0.0], recall, [1.0]])
-    mpre = np.flip(np.maximum.accumulate(np.flip(mpre)))
+    # COCO: the precision envelope (best precision at this recall or more), read at 101
+    # recall points; recall levels never reached count as zero precision.
+    envelope = np.flip(np.maximum.accumulate(np.flip(precision)))
     x = np.linspace(0, 1, 101)
-    return float(np.trapezoid(np.interp(x, mrec, mpre), x))
+    idx = np.searchsorted(recall, x, side="left")
+    q = np.zeros_like(x)
+    ok = idx < len(recall)
+    q[ok] = envelope[idx[ok]]
+    return float(q.mean())
 
 
 def read_labels(path: Path, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
