@@ -107,6 +107,7 @@ def changed_near_edges(world: World, obj: PlantedObject, pose: CameraPose) -> tu
     return float(diff[inside].mean()), float(diff[ring].mean())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("view", ["nadir", "oblique"])
 def test_planted_object_appears_where_the_camera_model_predicts(
     noon_world: World, view: str
