@@ -156,6 +156,7 @@ def choose_angle(area: Polygon | MultiPolygon, spacing: float, turn_m: float) ->
     def cost(a: float) -> float:
         return _cost(sweep_segments(area, a, spacing), spacing, turn_m)
 
+    edge_dirs = set(candidates) - set(np.arange(0.0, 180.0, 15.0).tolist())
     scored = sorted((cost(a), a) for a in candidates)
     best_cost, best = scored[0]
     step = 7.5
@@ -166,6 +167,12 @@ def choose_angle(area: Polygon | MultiPolygon, spacing: float, turn_m: float) ->
             if c < best_cost - 1e-6:
                 best_cost, best = c, cand
         step /= 2.0
+    # Pilots (and neighbours) expect legs parallel to a field edge: take the best edge
+    # direction when it costs at most 1 % more than the numerical optimum.
+    if edge_dirs:
+        edge_cost, edge = min((cost(a), a) for a in edge_dirs)
+        if edge_cost <= best_cost * 1.01:
+            return float(edge % 180.0)
     return float(best % 180.0)
 
 
