@@ -41,6 +41,8 @@ from simulators.vehicle.params import ParamStore
 
 M = mavlink2
 GPS_FIX_AFTER_S = 1.0
+GPS_PERIOD_S = 0.2
+GUST_PERIOD_S = 0.1
 EKF_READY_AFTER_S = 3.0
 FORCE_ARM_MAGIC = 21196
 SEVERITY = {
@@ -174,6 +176,9 @@ class Vehicle:
         self.last_gcs_heartbeat: tuple[float, float] | None = None
         self._gps_noise = [0.0, 0.0, 0.0]
         self._gust = [0.0, 0.0]
+        self._gps_timer = 0.0
+        self._gust_timer = 0.0
+        self._wind_ne = (0.0, 0.0)
         self.est_n = self.est_e = 0.0
         self.est_u = 0.0
         self.breadcrumbs: list[tuple[float, float]] = []
@@ -917,16 +922,30 @@ class Vehicle:
             self.ekf_ok = self.time_s >= EKF_READY_AFTER_S or self.ekf_ok
         elif self._gps_lost_at is None or self.time_s - self._gps_lost_at > 1.0:
             self.ekf_ok = False
-        # GPS noise: a first-order Gauss-Markov walk (tau 10 s) of SIM_GPS_NOISE metres sigma.
-        sigma = p["SIM_GPS_NOISE"]
-        tau = 10.0
-        k = math.sqrt(2.0 * dt / tau)
+        self._wind_ne = self._wind()
         gauss = self.rng.gauss
-        for i in range(3):
-            self._gps_noise[i] += -self._gps_noise[i] * dt / tau + sigma * k * gauss(0.0, 1.0)
-        turb = p["SIM_WIND_TURB"] + 0.1 * p["SIM_WIND_SPD"]
-        for i in range(2):
-            self._gust[i] += -self._gust[i] * dt / 2.0 + turb * math.sqrt(dt) * gauss(0.0, 0.3)
+        # GPS noise: a first-order Gauss-Markov walk (tau 10 s) of SIM_GPS_NOISE metres sigma,
+        # updated at the 5 Hz of a GPS receiver (as SITL's SIM_GPS_HZ).
+        self._gps_timer += dt
+        if self._gps_timer >= GPS_PERIOD_S - 1e-9:
+            step = self._gps_timer
+            self._gps_timer = 0.0
+            sigma = p["SIM_GPS_NOISE"]
+            tau = 10.0
+            k = sigma * math.sqrt(2.0 * step / tau)
+            noise = self._gps_noise
+            for i in range(3):
+                noise[i] += -noise[i] * step / tau + k * gauss(0.0, 1.0)
+        # Gusts: a 2 s correlated random walk, 10 Hz.
+        self._gust_timer += dt
+        if self._gust_timer >= GUST_PERIOD_S - 1e-9:
+            step = self._gust_timer
+            self._gust_timer = 0.0
+            turb = p["SIM_WIND_TURB"] + 0.1 * p["SIM_WIND_SPD"]
+            if turb > 0 or self._gust[0] or self._gust[1]:
+                k = turb * math.sqrt(step) * 0.3
+                for i in range(2):
+                    self._gust[i] += -self._gust[i] * step / 2.0 + k * gauss(0.0, 1.0)
 
     def _estimate(self) -> None:
         b = self.body
@@ -939,7 +958,7 @@ class Vehicle:
     def _battery(self, dt: float) -> None:
         b = self.body
         if self.armed and self.is_copter and not self.landed:
-            air = math.hypot(b.vn - self._wind()[0], b.ve - self._wind()[1])
+            air = math.hypot(b.vn - self._wind_ne[0], b.ve - self._wind_ne[1])
             self.current_a = 18.0 + 0.06 * air * air + 4.0 * max(0.0, b.vu)
         elif self.armed and self.is_copter:
             self.current_a = 4.0
@@ -1160,7 +1179,7 @@ class Vehicle:
                 nav.arrived_at = self.time_s
             if self.time_s - nav.arrived_at >= nav.hold_s:
                 self._nav_complete()
-        wn, we = self._wind()
+        wn, we = self._wind_ne
         step_copter(
             b,
             dt,

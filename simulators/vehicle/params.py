@@ -140,12 +140,14 @@ class ParamStore:
             values[name] = float(value)
         self._params = {name: Param(name, values[name], table[name][1]) for name in sorted(table)}
         self._names = list(self._params)
+        # Plain name → value view for the 50 Hz loop (kept in step by set()).
+        self.values: dict[str, float] = {n: p.value for n, p in self._params.items()}
 
     def __contains__(self, name: str) -> bool:
         return name in self._params
 
     def __getitem__(self, name: str) -> float:
-        return self._params[name].value
+        return self.values[name]
 
     def __len__(self) -> int:
         return len(self._params)
@@ -162,11 +164,12 @@ class ParamStore:
         if param.type != REAL32:
             value = float(round(value))
         param.value = float(value)
+        self.values[name] = param.value
         # FS_BATT_ENABLE is the old name of BATT_FS_LOW_ACT: keep the two in step.
-        if name == "FS_BATT_ENABLE":
-            self._params["BATT_FS_LOW_ACT"].value = param.value
-        elif name == "BATT_FS_LOW_ACT":
-            self._params["FS_BATT_ENABLE"].value = param.value
+        alias = {"FS_BATT_ENABLE": "BATT_FS_LOW_ACT", "BATT_FS_LOW_ACT": "FS_BATT_ENABLE"}
+        if name in alias:
+            self._params[alias[name]].value = param.value
+            self.values[alias[name]] = param.value
         return param
 
     def index(self, name: str) -> int:

@@ -1,0 +1,207 @@
+"""Benchmark: N simulated copters at speed-up K flying surveys at once, then frame rendering.
+
+Each copter is a `SimulatorServer` (its own thread and TCP port) flown by its own blocking
+ground station (a thread of this process), which uploads the survey the planner makes for the
+example site, arms in AUTO and reads every message until the time is up. Reported: the
+real-time factor each simulator achieved (simulated seconds per wall-clock second, against the
+requested speed-up), CPU use of the whole process (simulators and ground stations together,
+sharing one GIL), MAVLink message rates, camera captures; then frames per second of the
+synthetic camera rendering the captured poses.
+
+    .venv/bin/python bench/sim.py [--vehicles 10] [--speedup 20] [--seconds 15]
+
+Prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pymavlink.dialects.v20 import ardupilotmega as M
+
+from simulators.vehicle import SimulatorServer
+from simulators.vehicle.gcs import GroundStation, Item
+
+SITE = Path(__file__).resolve().parents[1] / "examples" / "sites" / "shenyang-hunhe.geojson"
+
+
+def survey() -> tuple[list[Item], list[Item], tuple[float, float, float], Any]:
+    """The planner's survey of the example site, as upload items; home at its launch point."""
+    from missions.camera import CameraModel
+    from missions.site import load_site
+    from missions.survey import plan_survey
+
+    site = load_site(SITE)
+    plan = plan_survey(site, CameraModel.default(), altitude_agl_m=50, enforce_endurance=False)
+
+    def convert(items: list[Any]) -> list[Item]:
+        return [
+            Item(
+                i.command,
+                i.lat_deg,
+                i.lon_deg,
+                i.alt_m,
+                i.param1,
+                i.param2,
+                i.param3,
+                i.param4,
+                frame=i.frame,
+                mission_type=i.mission_type,
+            )
+            for i in items
+        ]
+
+    lon, lat = site.launch
+    return convert(plan.items), convert(plan.fence), (lat, lon, 42.0), site
+
+
+def fly(sim: SimulatorServer, items: list[Item], fence: list[Item], stop_at: float,
+        out: dict[str, Any]) -> None:  # fmt: skip
+    gcs = GroundStation(sim.url, target_system=sim.sysid, timeout=30)
+    try:
+        out["mission_ack"] = gcs.upload(items)
+        out["fence_ack"] = gcs.upload(fence, M.MAV_MISSION_TYPE_FENCE)
+        gcs.wait_ready()
+        gcs.param_set("FENCE_ENABLE", 1)
+        gcs.set_mode("AUTO")
+        out["arm"] = gcs.arm()
+        received = 0
+        captures: list[Any] = []
+        while time.monotonic() < stop_at:
+            msg = gcs.conn.recv_match(blocking=True, timeout=0.2)
+            if msg is None:
+                continue
+            received += 1
+            if msg.get_type() == "CAMERA_FEEDBACK":
+                captures.append(msg)
+        out["received"] = received
+        out["captures"] = captures
+    except Exception as exc:  # reported in the JSON rather than hiding the other vehicles
+        out["error"] = repr(exc)
+    finally:
+        gcs.close()
+
+
+def render_rate(site: Any, captures: list[Any], frames: int) -> dict[str, Any]:
+    try:
+        from missions.camera import CameraModel
+        from simulators.camera import SyntheticCamera
+        from simulators.world import generate_world
+        from telemetry.contract import CameraPose
+    except ImportError as exc:
+        return {"frames_per_s": None, "reason": f"camera not available: {exc}"}
+    world = generate_world(site, seed=1)
+    camera = SyntheticCamera(world, CameraModel.default(), site_frame=site.frame, seed=1)
+    poses = [
+        CameraPose(
+            time=datetime.now(UTC),
+            lat=c.lat / 1e7,
+            lon=c.lng / 1e7,
+            alt_agl_m=c.alt_rel,
+            alt_amsl_m=c.alt_msl,
+            roll_deg=c.roll,
+            pitch_deg=c.pitch,
+            yaw_deg=c.yaw,
+        )
+        for c in captures[:frames]
+    ]
+    if not poses:
+        return {"frames_per_s": None, "reason": "no captures to render"}
+    camera.render(poses[0])  # warm-up (tile caches)
+    t0 = time.perf_counter()
+    for pose in poses:
+        camera.render(pose)
+    elapsed = time.perf_counter() - t0
+    return {
+        "frames": len(poses),
+        "frames_per_s": round(len(poses) / elapsed, 1),
+        "ms_per_frame": round(1000 * elapsed / len(poses), 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--vehicles", type=int, default=10)
+    ap.add_argument("--speedup", type=float, default=20.0)
+    ap.add_argument("--seconds", type=float, default=15.0, help="wall-clock flight time")
+    ap.add_argument("--frames", type=int, default=20, help="frames to render afterwards")
+    args = ap.parse_args()
+
+    items, fence, home, site = survey()
+    sims = [
+        SimulatorServer(kind="copter", home=home, sysid=i + 1, speedup=args.speedup, seed=i)
+        for i in range(args.vehicles)
+    ]
+    results: list[dict[str, Any]] = [{} for _ in sims]
+    cpu0 = time.process_time()
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    wall0 = time.monotonic()
+    for sim in sims:
+        sim.start()
+    stop_at = wall0 + args.seconds
+    threads = [
+        threading.Thread(target=fly, args=(sim, items, fence, stop_at, out), daemon=True)
+        for sim, out in zip(sims, results, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(args.seconds + 60)
+    wall = time.monotonic() - wall0
+    sim_times = [sim.sim_time_s for sim in sims]
+    sent = sum(sim.messages_sent for sim in sims)
+    steps = sum(sim.steps for sim in sims)
+    progress = [sim.vehicle.current_seq for sim in sims]
+    for sim in sims:
+        sim.stop()
+    cpu = time.process_time() - cpu0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    rtf = [t / wall for t in sim_times]
+    captures = [c for r in results for c in r.get("captures", [])]
+    doc = {
+        "benchmark": "sim",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "arch": platform.machine(),
+            "python": platform.python_version(),
+        },
+        "vehicles": args.vehicles,
+        "speedup_requested": args.speedup,
+        "wall_s": round(wall, 2),
+        "real_time_factor": {
+            "mean": round(sum(rtf) / len(rtf), 2),
+            "min": round(min(rtf), 2),
+            "max": round(max(rtf), 2),
+            "of_requested_pct": round(100 * min(rtf) / args.speedup, 1),
+        },
+        "simulated_s_total": round(sum(sim_times), 1),
+        "cpu_s": round(cpu, 2),
+        "cpu_cores_used": round(cpu / wall, 2),
+        "cpu_us_per_sim_step_incl_gcs": round(1e6 * cpu / max(1, steps), 1),
+        "max_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "voluntary_ctx_switches": usage.ru_nvcsw - usage0.ru_nvcsw,
+        "mavlink_sent_per_s": round(sent / wall),
+        "mavlink_received_by_gcs_per_s": round(sum(r.get("received", 0) for r in results) / wall),
+        "mission_items": len(items),
+        "mission_progress_seq": progress,
+        "camera_captures": len(captures),
+        "errors": [r["error"] for r in results if "error" in r],
+        "render": render_rate(site, captures, args.frames),
+    }
+    print(json.dumps(doc))
+
+
+if __name__ == "__main__":
+    main()
