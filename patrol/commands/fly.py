@@ -143,6 +143,8 @@ async def _fly(
                     photos += 1
 
             photo_task = asyncio.create_task(count_photos())
+            progress("arm", "waiting for GPS fix, EKF and pre-arm checks")
+            await v.wait_ready(60, armable=False)
             if v.state.is_copter:
                 await v.action.set_mode("GUIDED")
             await v.action.arm(wait_ready_s=30)

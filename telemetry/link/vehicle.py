@@ -60,6 +60,8 @@ _AIRBORNE = frozenset(
     }
 )
 _MISSION_STATE_COMPLETE = 5
+_EKF_POSITION = mavlink.EKF_ATTITUDE | mavlink.EKF_VELOCITY_HORIZ | mavlink.EKF_POS_HORIZ_ABS
+_PREARM = mavlink.MAV_SYS_STATUS_PREARM_CHECK
 
 
 @dataclass
@@ -115,6 +117,19 @@ class VehicleState:
     flight_time_s: float = 0.0
     boot_ms: int | None = None
     flew: bool = False
+    gps_fix_type: int = 0
+    ekf_flags: int | None = None
+    prearm_ok: bool | None = None  # SYS_STATUS pre-arm check bit, when the autopilot reports it
+
+    @property
+    def position_ok(self) -> bool:
+        """A 3D GPS fix and (when reported) an EKF with a usable horizontal position."""
+        if self.ekf_flags is None:
+            # ArduPilot always reports its EKF: wait for the report rather than guess.
+            ekf_good = self.autopilot != mavlink.MAV_AUTOPILOT_ARDUPILOTMEGA
+        else:
+            ekf_good = (self.ekf_flags & _EKF_POSITION) == _EKF_POSITION
+        return self.gps_fix_type >= 3 and ekf_good
 
     @property
     def is_copter(self) -> bool:
@@ -345,6 +360,13 @@ class Vehicle:
                 self._emit(Landed(self.sysid))
             elif old == _ON_GROUND and msg.landed_state in _AIRBORNE:
                 self._emit(TookOff(self.sysid))
+        elif mtype == "GPS_RAW_INT":
+            st.gps_fix_type = msg.fix_type
+        elif mtype == "EKF_STATUS_REPORT":
+            st.ekf_flags = msg.flags
+        elif mtype == "SYS_STATUS":
+            if msg.onboard_control_sensors_present & _PREARM:
+                st.prearm_ok = bool(msg.onboard_control_sensors_health & _PREARM)
         elif mtype == "MISSION_ITEM_REACHED":
             if not st.reached or st.reached[-1] != msg.seq:
                 st.reached.append(msg.seq)
@@ -449,6 +471,15 @@ class Vehicle:
     def mission_progress(self) -> int:
         """The sequence number of the mission item being flown."""
         return self.state.mission_current
+
+    async def wait_ready(self, timeout: float, armable: bool = True) -> None:
+        """Wait for a position estimate (GPS 3D fix, EKF position) and, with ``armable``, for
+        the autopilot's pre-arm checks to pass (SYS_STATUS bit, when it reports one)."""
+        await self.wait_for(
+            lambda s: s.position_ok and (not armable or s.prearm_ok is not False),
+            timeout,
+            "ready (GPS fix, EKF position" + (", pre-arm checks)" if armable else ")"),
+        )
 
     async def wait_mission_finished(self, timeout: float) -> None:
         await self.wait_for(lambda s: s.mission_finished, timeout, "mission finished")

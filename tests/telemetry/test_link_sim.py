@@ -210,6 +210,7 @@ async def test_fence_breach_triggers_fence_action(backend: Backend) -> None:
         await v.fence.upload(fence_items(half_m=60.0))
         assert await v.param.set("FENCE_ACTION", 1) == 1  # RTL
         await v.action.fence_enable(True)
+        await v.wait_ready(20)
         await v.action.set_mode("GUIDED")
         await v.action.arm(wait_ready_s=20)
         await v.action.takeoff(15.0)
@@ -247,8 +248,9 @@ async def test_link_drop_mid_flight_reconnects_and_records_gap(backend: Backend)
 @pytest.mark.parametrize("backend", BACKENDS[:1], indirect=True)
 async def test_battery_failsafe_is_an_event_with_the_action(backend: Backend) -> None:
     async with Vehicle.connect(backend.url, timeout=15) as v:
+        await v.wait_ready(20)
         await v.action.set_mode("GUIDED")
-        await v.action.arm(wait_ready_s=20)
+        await v.action.arm()
         await v.action.takeoff(10.0)
         await v.wait_for(lambda s: s.flew, 20, "airborne")
         backend.low_battery()
