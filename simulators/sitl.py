@@ -298,6 +298,10 @@ class SitlVehicle:
         self.stop()
 
 
+#: The name the telemetry tests know the launcher by.
+SitlProcess = SitlVehicle
+
+
 def which_sitl(name: str) -> Path | None:
     """A SITL binary on PATH (`arducopter`, `ardurover`), for diagnostics only."""
     found = shutil.which(name)

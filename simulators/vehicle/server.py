@@ -30,6 +30,12 @@ from simulators.vehicle.transport import Transport, open_transport
 M = mavlink2
 T = TypeVar("T")
 AUTOPILOT_COMPONENT = M.MAV_COMP_ID_AUTOPILOT1
+GREETING = (
+    M.MAVLINK_MSG_ID_HEARTBEAT,
+    M.MAVLINK_MSG_ID_SYS_STATUS,
+    M.MAVLINK_MSG_ID_EKF_STATUS_REPORT,
+    M.MAVLINK_MSG_ID_EXTENDED_SYS_STATE,
+)
 # Catch up at most this many steps before looking at the sockets again.
 MAX_STEPS_PER_POLL = 40
 
@@ -248,6 +254,9 @@ class SimulatorServer:
             wait = max(0.0, next_due - time.monotonic())
             for msg in transport.poll(min(wait, 0.05)):
                 self._handle(msg, time.monotonic())
+            if transport.accepted:
+                transport.accepted = 0
+                self._greet()
             self.missions.tick(time.monotonic())
             self._send_params()
             self._flush()
@@ -265,6 +274,13 @@ class SimulatorServer:
         if v.heartbeat_now:
             v.heartbeat_now = False
             self._outbox.append(heartbeat(v))
+
+    def _greet(self) -> None:
+        """Status at once for a new ground station, rather than at the next 1 Hz slot: it
+        then never sees a GPS fix before it has seen the EKF and pre-arm state."""
+        v = self.vehicle
+        for mid in GREETING:
+            self._outbox.append(BUILDERS[mid](v))
 
     def _run_calls(self) -> None:
         while True:

@@ -39,6 +39,8 @@ class Transport:
 
     url: str
     port: int
+    #: Connections accepted since the server last looked (it greets them with a status burst).
+    accepted: int = 0
 
     def poll(self, timeout: float) -> list[mavlink2.MAVLink_message]:
         raise NotImplementedError
@@ -90,6 +92,7 @@ class TcpServerTransport(Transport):
                 sock.setblocking(False)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self._clients.append(_Client(sock))
+                self.accepted += 1
         for client in list(self._clients):
             if client.sock in readable:
                 try:
