@@ -108,6 +108,16 @@ class MediaStore:
         finally:
             os.close(fd)
 
+    def row(self, stored: StoredMedia, content_type: str) -> dict[str, object]:
+        """The ``media`` table row of a stored blob (for a bulk insert)."""
+        return {
+            "sha256": stored.sha256,
+            "size": stored.size,
+            "content_type": content_type,
+            "path": str(self.relative_path(stored.sha256)),
+            "received_at": utcnow(),
+        }
+
     def record(self, session: Session, stored: StoredMedia, content_type: str) -> bool:
         """Add the blob's ``media`` row if missing; True if it was added."""
         if session.get(Media, stored.sha256) is not None:

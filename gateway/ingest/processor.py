@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -87,6 +87,7 @@ class _Batch:
     existing: dict[str, str] = field(default_factory=dict)  # evidence id -> signature
     sequences: dict[tuple[str, int], str] = field(default_factory=dict)  # -> evidence id
     parsed: dict[int, EvidenceMessage | ContractError] = field(default_factory=dict)
+    new_media: list[dict[str, object]] = field(default_factory=list)  # rows to insert
 
 
 class Processor:
@@ -164,6 +165,8 @@ class Processor:
                 log.exception("ingest: unexpected error on %s", topic)
                 text = f"internal error {type(exc).__name__}: {exc}"
                 out.append(self.dead_letter(session, topic, payload, "internal_error", text, batch))
+        if batch.new_media:
+            session.execute(insert(Media), batch.new_media)
         return out
 
     def dead_letter(
@@ -201,7 +204,9 @@ class Processor:
         batch = _Batch(writer)
         shas: set[str] = set()
         for index, (topic, payload, _final) in enumerate(messages):
-            if topic.endswith("/evidence"):
+            if "/media/" in topic:
+                shas.add(topic.rsplit("/", 1)[-1])
+            elif topic.endswith("/evidence"):
                 try:
                     msg = parse_evidence(payload)
                 except ContractError as exc:
@@ -297,7 +302,8 @@ class Processor:
         self._device(session, batch, topic.vehicle_id)
         if digest not in batch.media:
             stored = self.media.put(payload, expected_sha256=digest)
-            self.media.record(session, stored, sniff_content_type(payload))
+            # Rows are inserted together at the end of the batch (one executemany).
+            batch.new_media.append(self.media.row(stored, sniff_content_type(payload)))
             batch.media.add(digest)
         self.metrics.count("media")
         return Outcome("media")

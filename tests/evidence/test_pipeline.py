@@ -4,6 +4,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +36,7 @@ def evidence_count(sessions: Sessions) -> int:
         return int(session.scalar(select(func.count()).select_from(Evidence)) or 0)
 
 
+@pytest.mark.slow
 def test_items_reach_the_case_record_exactly_once(
     tmp_path: Path, broker: MosquittoProcess, sessions: Sessions, device_key: DeviceKey, item: Item
 ) -> None:
@@ -48,12 +50,12 @@ def test_items_reach_the_case_record_exactly_once(
     )  # fmt: skip
     pub.start()
     try:
-        items = [item(device_key, seq) for seq in range(200)]
+        items = [item(device_key, seq) for seq in range(100)]
         for msg, media in items:
             pub.submit(msg, media)
         pub.flush(timeout=20)
         assert outbox.count() == 0
-        assert wait_for(lambda: evidence_count(sessions) == 200, 20)
+        assert wait_for(lambda: evidence_count(sessions) == 100, 30)
     finally:
         pub.stop()
         ingest.stop()
@@ -66,7 +68,7 @@ def test_items_reach_the_case_record_exactly_once(
         assert session.scalar(select(func.count()).select_from(DeadLetter)) == 0
         assert audit.verify(session).ok
     assert all(store.verify(sha) for _, media in items for sha in media)
-    assert ingest.metrics.counts["stored"] == 200
+    assert ingest.metrics.counts["stored"] == 100
 
 
 def test_outbox_waits_for_broker_and_backlog_warning(
