@@ -127,18 +127,23 @@ def project_points(
 
 
 @lru_cache(maxsize=8)
-def _vignette(w: int, h: int) -> Image.Image:
+def _vignette_u8(w: int, h: int) -> NDArray[np.uint8]:
+    """Lens falloff (12 % at the corners) as a 3-channel 0-255 multiplier."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     r2 = ((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2
-    v = np.clip(1.0 - 0.12 * r2, 0, 1) * 255
-    return Image.fromarray(v.astype(np.uint8), "L").convert("RGB")
+    v = (np.clip(1.0 - 0.06 * r2, 0, 1) * 255).round().astype(np.uint8)
+    return np.ascontiguousarray(np.repeat(v[:, :, None], 3, axis=2))
 
 
-@lru_cache(maxsize=8)
-def _noise_bank(w: int, h: int) -> NDArray[np.int16]:
-    """Sensor noise for a frame size (sigma 4 levels), twice as tall to draw windows from."""
-    rng = np.random.default_rng(4242)
-    return np.asarray(rng.normal(0.0, 4.0, (2 * h, w, 3)).round().astype(np.int16))
+@lru_cache(maxsize=12)
+def _noise_banks(w: int, h: int, sigma: float) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """Sensor noise of ``sigma`` levels split in positive and negative parts (saturating
+    adds), twice as tall as a frame so each frame takes a window at a random row."""
+    rng = np.random.default_rng(4242 + int(sigma * 10))
+    n = np.clip(rng.normal(0.0, sigma, (2 * h, w, 3)).round(), -255, 255)
+    pos = np.ascontiguousarray(np.clip(n, 0, 255).astype(np.uint8))
+    neg = np.ascontiguousarray(np.clip(-n, 0, 255).astype(np.uint8))
+    return pos, neg
 
 
 class SyntheticCamera:
@@ -317,15 +322,15 @@ class SyntheticCamera:
                 / 255.0
             )
             image = (image * (1 - fr) + sky * fr).astype(np.uint8)
-        pil = Image.fromarray(image, "RGB")
         # Exposure, white balance and gamma in one lookup table.
         gain = rng.uniform(0.8, 1.2) * rng.uniform(0.94, 1.06, 3)
         gamma = rng.uniform(0.85, 1.15)
         x = np.arange(256, dtype=np.float64) / 255.0
-        lut = np.concatenate([np.clip((x**gamma) * g * 255.0, 0, 255) for g in gain])
-        pil = pil.point(lut.round().astype(np.uint8).tolist())
-        pil = ImageChops.multiply(pil, _vignette(w, hh))
+        lut = np.stack([np.clip((x**gamma) * g * 255.0, 0, 255) for g in gain], axis=1)
+        lut_u8 = lut.round().astype(np.uint8)
         blur = rng.uniform()
+        kern: F64 | None = None
+        sigma = 0.0
         if blur < 0.35:
             # Motion blur along the direction of flight (image up at zero gimbal yaw).
             n = int(rng.integers(2, 5))
@@ -333,15 +338,59 @@ class SyntheticCamera:
             a = math.radians(-pose.gimbal_yaw_deg) + rng.normal(0, 0.2)
             for t in np.linspace(-(n - 1) / 2, (n - 1) / 2, n):
                 kern[round(2 - t * math.cos(a)), round(2 + t * math.sin(a))] += 1
-            pil = pil.filter(ImageFilter.Kernel((5, 5), kern.ravel().tolist(), scale=kern.sum()))
+            kern /= kern.sum()
         elif blur < 0.55:
-            pil = pil.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.1)))
-        out = np.asarray(pil).astype(np.int16)
-        bank = _noise_bank(w, hh)
+            sigma = float(rng.uniform(0.4, 1.1))
         off = int(rng.integers(0, hh))
-        shift = int(rng.integers(0, 3))
-        out += bank[off : off + hh] >> shift
-        return np.asarray(np.clip(out, 0, 255).astype(np.uint8))
+        noise_sigma = (1.5, 3.0, 5.0)[int(rng.integers(0, 3))]
+        if _cv2 is not None:
+            return _effects_cv2(image, lut_u8, kern, sigma, noise_sigma, off)
+        return _effects_pil(image, lut_u8, kern, sigma, noise_sigma, off)
+
+
+def _effects_cv2(
+    image: NDArray[np.uint8],
+    lut: NDArray[np.uint8],
+    kern: F64 | None,
+    sigma: float,
+    noise_sigma: float,
+    off: int,
+) -> NDArray[np.uint8]:
+    """Lighting, vignetting, blur and noise with OpenCV (saturating uint8 arithmetic)."""
+    hh, w = image.shape[:2]
+    out = _cv2.LUT(image, lut.reshape(256, 1, 3))
+    out = _cv2.multiply(out, _vignette_u8(w, hh), scale=1.0 / 255.0)
+    if kern is not None:
+        out = _cv2.filter2D(out, -1, kern.astype(np.float32))
+    elif sigma > 0:
+        out = _cv2.GaussianBlur(out, (0, 0), sigma)
+    pos, neg = _noise_banks(w, hh, noise_sigma)
+    out = _cv2.add(out, pos[off : off + hh])
+    out = _cv2.subtract(out, neg[off : off + hh])
+    return np.asarray(out, dtype=np.uint8)
+
+
+def _effects_pil(
+    image: NDArray[np.uint8],
+    lut: NDArray[np.uint8],
+    kern: F64 | None,
+    sigma: float,
+    noise_sigma: float,
+    off: int,
+) -> NDArray[np.uint8]:
+    """The same effects with Pillow and numpy (when OpenCV is not installed)."""
+    hh, w = image.shape[:2]
+    pil = Image.fromarray(image, "RGB").point(lut.T.ravel().tolist())
+    pil = ImageChops.multiply(pil, Image.fromarray(_vignette_u8(w, hh), "RGB"))
+    if kern is not None:
+        pil = pil.filter(ImageFilter.Kernel((5, 5), kern.ravel().tolist(), scale=1.0))
+    elif sigma > 0:
+        pil = pil.filter(ImageFilter.GaussianBlur(sigma))
+    pos, neg = _noise_banks(w, hh, noise_sigma)
+    out = np.asarray(pil).astype(np.int16)
+    out += pos[off : off + hh]
+    out -= neg[off : off + hh]
+    return np.asarray(np.clip(out, 0, 255).astype(np.uint8))
 
 
 def _warp(src: NDArray[np.uint8], hom: F64, size: tuple[int, int]) -> NDArray[np.uint8]:
