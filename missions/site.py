@@ -297,7 +297,9 @@ def site_from_geojson(data: Any, default_name: str = "site") -> Site:
     if not isinstance(cprops, dict):
         raise SiteError("site: collection 'properties' must be an object")
     name = str(cprops.get("name") or default_name)
-    site_id = str(cprops.get("id") or _slug(name if cprops.get("name") else default_name))
+    # A name in Chinese has no ASCII to make an id from: the file name is a better id then.
+    from_name = cprops.get("name") and str(cprops["name"]).isascii()
+    site_id = str(cprops.get("id") or _slug(name if from_name else default_name))
 
     keep_parts: list[Polygon] = []
     min_alt, max_alt = DEFAULT_MIN_ALT_M, DEFAULT_MAX_ALT_M

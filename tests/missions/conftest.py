@@ -12,7 +12,9 @@ from shapely.geometry import Polygon, mapping
 from missions.frame import LocalFrame
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE_SITES = sorted((ROOT / "examples" / "sites").glob("*.geojson"))
+EXAMPLE_SITES = sorted(
+    p for p in (ROOT / "examples" / "sites").iterdir() if p.suffix in (".geojson", ".kml")
+)
 ORIGIN = (116.3975, 39.9087)  # lon, lat
 
 
