@@ -49,11 +49,13 @@ def attach_to_case(
     evidence_id: str,
     distance_m: float = 50.0,
     window: timedelta = timedelta(days=30),
+    at: datetime | None = None,
 ) -> Case:
     """Attach evidence ``evidence_id`` to a matching open case, or open a new one.
 
     Idempotent: evidence already attached returns its case unchanged. Flushes, does not
-    commit. Opening a case and attaching evidence each append an audit entry.
+    commit. Opening a case and attaching evidence each append an audit entry. ``at`` is
+    the intake time (default now; given when replaying a backlog).
     """
     if distance_m < 0:
         raise CasesError(f"distance_m {distance_m} is negative: give a radius in metres >= 0")
@@ -65,7 +67,7 @@ def attach_to_case(
         return linked.case
 
     case = _nearest_open_case(session, evidence, distance_m, window)
-    now = utcnow()
+    now = at or utcnow()
     if case is None:
         case = _open_case(session, evidence, now)
     session.add(CaseEvidence(case_id=case.id, evidence_id=evidence.id, attached_at=now))

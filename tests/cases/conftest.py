@@ -48,6 +48,8 @@ def pg_create_schema(prefix: str = "fp_cases") -> str:
 def pg_drop_schema(name: str) -> None:
     eng = _admin()
     with eng.connect() as c:
+        # Never hang a test run on a lock some crashed connection still holds.
+        c.execute(text("SET lock_timeout = '20s'"))
         c.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
     eng.dispose()
 
@@ -128,10 +130,12 @@ def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]
     try:
         yield s
     finally:
-        s.close()
-        outer.rollback()
-        conn.close()
-        eng.dispose()
+        try:
+            s.close()
+            outer.rollback()
+        finally:
+            conn.close()
+            eng.dispose()
 
 
 @pytest.fixture
