@@ -1,7 +1,9 @@
 """Wire contract: models validate, round-trip, canonical form, topics."""
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -111,3 +113,18 @@ def test_bad_topics_refused(bad: str) -> None:
 def test_topic_ids_with_wildcards_refused() -> None:
     with pytest.raises(TopicError, match="vehicle_id"):
         topic_for("site-1", "uav/#", "evidence")
+
+
+def test_published_json_schemas_match_the_models(evidence: Factory) -> None:
+    import jsonschema
+
+    from telemetry.contract.schema import MESSAGES, render
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "schemas"
+    for name in MESSAGES:
+        path = docs / f"{name}.schema.json"
+        assert path.read_text(encoding="utf-8") == render(name), (
+            f"{path} is stale: run python -m telemetry.contract.schema docs/schemas"
+        )
+    schema = json.loads((docs / "evidence.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(json.loads(evidence().to_json()), schema)

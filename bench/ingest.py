@@ -1,0 +1,290 @@
+"""Benchmark of the evidence path, end to end; prints one JSON object.
+
+Vehicle outbox → our own Mosquitto → ingest process(es) → case record. For each setting
+(SQLite with one ingest worker, PostgreSQL with one, PostgreSQL with two worker processes
+on a shared subscription) it measures:
+
+* ``*_evidence_per_s``: a burst of ``--items`` signed evidence items (each with one media
+  blob of ``--media-bytes``) queued at once: items / (time from the first publish to the
+  last item committed in the case record).
+* ``*_p50_ms`` / ``*_p99_ms``: latency from submission on the vehicle to the row being
+  written in the case record (``evidence.received_at``), under a paced load of
+  ``--paced-rate`` items/s for ``--paced-items`` items.
+
+and, in the same run, a raw baseline: a bare paho subscriber (QoS 1, automatic ack) that
+only appends payloads to a file, fed the same messages (``baseline_msgs_per_s``; each item
+is two messages, media and evidence). ``ratio_to_baseline`` is evidence/s divided by the
+baseline's items/s.
+
+Usage: ``python bench/ingest.py [--items 500] [--postgres URL] [--no-postgres]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import func, select, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "evidence"))
+
+from edge_load import make_item  # noqa: E402
+
+from cases.db import make_engine, session_factory, upgrade  # noqa: E402
+from cases.models import Evidence  # noqa: E402
+from gateway.devices import register_device  # noqa: E402
+from gateway.ingest.broker import MosquittoProcess, free_port, write_plain_config  # noqa: E402
+from telemetry.outbox import Outbox  # noqa: E402
+from telemetry.publisher import EvidencePublisher  # noqa: E402
+from telemetry.signing import DeviceKey  # noqa: E402
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class PgDatabase:
+    """A throw-away PostgreSQL database with a random name."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.name = f"fp_bench_{uuid.uuid4().hex[:8]}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        base = admin_url.rsplit("/", 1)[0]
+        self.url = f"{base}/{self.name}"
+
+    def drop(self) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+def start_ingest(
+    tmp: Path, port: int, url: str, workers: int, tag: str
+) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    for i in range(workers):
+        args = [
+            sys.executable, "-m", "gateway.ingest", "--port", str(port), "--database-url", url,
+            "--media-dir", str(tmp / f"media-{tag}"), "--client-id", f"bench-{tag}-{i}",
+        ]  # fmt: skip
+        if workers > 1:
+            args += ["--share", "ingest"]
+        out = open(tmp / f"ingest-{tag}-{i}.log", "wb")  # noqa: SIM115 - child owns it
+        procs.append(subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
+        out.close()
+    # ready when each has printed its "ready" line
+    deadline = time.monotonic() + 60
+    for i, p in enumerate(procs):
+        path = tmp / f"ingest-{tag}-{i}.log"
+        while b'"ready"' not in path.read_bytes():
+            if p.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"ingest did not start: {path.read_text()[-800:]}")
+            time.sleep(0.1)
+    return procs
+
+
+def stop_ingest(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+
+
+def count(sessions: Any, prefix: str) -> int:
+    with sessions() as s:
+        q = select(func.count()).select_from(Evidence).where(Evidence.id.like(f"{prefix}-%"))
+        return int(s.scalar(q) or 0)
+
+
+def run_setting(
+    tmp: Path, port: int, url: str, workers: int, tag: str, args: argparse.Namespace
+) -> dict[str, float]:
+    """Burst throughput and paced latency for one database / worker count."""
+    upgrade(url)
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    key = DeviceKey.generate()
+    vehicle = f"uav-{tag}"
+    with sessions() as s:
+        register_device(s, vehicle, key.public_key_bytes())
+        s.commit()
+    procs = start_ingest(tmp, port, url, workers, tag)
+    outbox = Outbox(tmp / f"outbox-{tag}.sqlite", synchronous="NORMAL")
+    pub = EvidencePublisher(outbox, "127.0.0.1", port, f"bench-edge-{tag}", inflight=500)
+    try:
+        log(f"[{tag}] building {args.items} signed items")
+        items = [make_item(key, vehicle, i, "burst", args.media_bytes) for i in range(args.items)]
+        for i in range(0, len(items), 500):
+            outbox.add_many(items[i : i + 500])
+        t0 = time.monotonic()
+        pub.start()
+        deadline = t0 + args.timeout
+        while count(sessions, "burst") < args.items:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"[{tag}] burst not ingested within {args.timeout} s")
+            time.sleep(0.05)
+        burst_s = time.monotonic() - t0
+        rate = args.items / burst_s
+        log(f"[{tag}] burst: {args.items} items in {burst_s:.1f} s = {rate:.0f}/s")
+
+        # Paced load: submit at a fixed rate, latency = received_at - submission time.
+        paced_rate = args.paced_rate or max(5.0, 0.5 * rate)
+        n = args.paced_items
+        first = args.items
+        start = time.monotonic()
+        for k in range(n):
+            due = start + k / paced_rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            pub.submit(*make_item(key, vehicle, first + k, "paced", args.media_bytes))
+        deadline = time.monotonic() + args.timeout
+        while count(sessions, "paced") < n:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"[{tag}] paced items not ingested within {args.timeout} s")
+            time.sleep(0.05)
+        with sessions() as s:
+            rows = s.execute(
+                select(Evidence.captured_at, Evidence.received_at).where(
+                    Evidence.id.like("paced-%")
+                )
+            ).all()
+        lat = sorted((r.received_at - r.captured_at).total_seconds() * 1000.0 for r in rows)
+        p50 = statistics.median(lat)
+        p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
+        log(f"[{tag}] paced at {paced_rate:.0f}/s: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+        return {"evidence_per_s": rate, "p50_ms": p50, "p99_ms": p99, "paced_rate": paced_rate}
+    finally:
+        pub.stop()
+        outbox.close()
+        stop_ingest(procs)
+        engine.dispose()
+
+
+def baseline(tmp: Path, port: int, args: argparse.Namespace) -> float:
+    """Messages/s through a bare paho subscriber that appends payloads to a file."""
+    key = DeviceKey.generate()
+    items = [make_item(key, "uav-base", i, "base", args.media_bytes) for i in range(args.items)]
+    total = 2 * len(items)
+    got = 0
+    done = threading.Event()
+    sink = open(tmp / "baseline.bin", "wb")  # noqa: SIM115 - closed below
+    ready = threading.Event()
+
+    def on_message(_c: Any, _u: Any, m: mqtt.MQTTMessage) -> None:
+        nonlocal got
+        sink.write(m.payload)
+        got += 1
+        if got >= total:
+            done.set()
+
+    sub = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2, client_id="bench-baseline",
+        protocol=mqtt.MQTTv5,
+    )  # fmt: skip
+    sub.on_message = on_message
+    sub.on_subscribe = lambda *_a: ready.set()
+    sub.connect("127.0.0.1", port)
+    sub.subscribe("fieldpatrol/v1/+/uav-base/#", qos=1)
+    sub.loop_start()
+    ready.wait(10)
+    outbox = Outbox(tmp / "outbox-base.sqlite", synchronous="NORMAL")
+    for i in range(0, len(items), 500):
+        outbox.add_many(items[i : i + 500])
+    pub = EvidencePublisher(outbox, "127.0.0.1", port, "bench-edge-base", inflight=500)
+    t0 = time.monotonic()
+    pub.start()
+    done.wait(args.timeout)
+    elapsed = time.monotonic() - t0
+    pub.stop()
+    outbox.close()
+    sub.disconnect()
+    sub.loop_stop()
+    sink.close()
+    rate = got / elapsed
+    log(f"[baseline] {got} messages in {elapsed:.1f} s = {rate:.0f}/s")
+    return rate
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--items", type=int, default=500)
+    p.add_argument("--media-bytes", type=int, default=2048)
+    p.add_argument("--paced-items", type=int, default=150)
+    p.add_argument("--paced-rate", type=float, default=0.0, help="default: half the burst rate")
+    p.add_argument("--postgres", default=PG_URL)
+    p.add_argument("--no-postgres", action="store_true")
+    p.add_argument("--timeout", type=float, default=600.0)
+    args = p.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="fp-bench-ingest-"))
+    port = free_port()
+    broker = MosquittoProcess(write_plain_config(tmp / "broker", port), port)
+    broker.start()
+    result: dict[str, Any] = {
+        "machine": f"{os.cpu_count()} cores {platform.machine()}, python "
+        f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f} at start",
+        "items": args.items,
+        "media_bytes": args.media_bytes,
+        "time": datetime.now(UTC).isoformat(),
+    }
+    try:
+        base = baseline(tmp, port, args)
+        result["baseline_msgs_per_s"] = round(base, 1)
+        result["baseline_items_per_s"] = round(base / 2, 1)
+        sq = run_setting(tmp, port, f"sqlite:///{tmp / 'bench.db'}", 1, "sqlite", args)
+        result["sqlite_evidence_per_s"] = round(sq["evidence_per_s"], 1)
+        result["sqlite_p50_ms"] = round(sq["p50_ms"], 1)
+        result["sqlite_p99_ms"] = round(sq["p99_ms"], 1)
+        result["sqlite_paced_rate"] = round(sq["paced_rate"], 1)
+        result["ratio_to_baseline"] = round(sq["evidence_per_s"] / (base / 2), 4)
+        if not args.no_postgres:
+            for workers, tag in ((1, "pg1"), (2, "pg2")):
+                db = PgDatabase(args.postgres)
+                try:
+                    r = run_setting(tmp, port, db.url, workers, tag, args)
+                finally:
+                    db.drop()
+                if workers == 1:
+                    result["postgres_evidence_per_s"] = round(r["evidence_per_s"], 1)
+                    result["postgres_p50_ms"] = round(r["p50_ms"], 1)
+                    result["postgres_p99_ms"] = round(r["p99_ms"], 1)
+                else:
+                    result["two_workers_evidence_per_s"] = round(r["evidence_per_s"], 1)
+                    result["two_workers_p50_ms"] = round(r["p50_ms"], 1)
+                    result["two_workers_p99_ms"] = round(r["p99_ms"], 1)
+                    result["two_workers_database"] = "postgresql"
+    finally:
+        broker.stop()
+    result["load_average_end"] = round(os.getloadavg()[0], 1)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
