@@ -260,29 +260,36 @@ def count(session: Session) -> int:
     return state(session)[0]
 
 
+def _slots(n: int) -> int:
+    k = 8
+    while k < n:
+        k *= 2
+    return k
+
+
 def fetch_nodes(session: Session, keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """Stored complete-subtree hashes for ``(level, index)`` keys (level 0 = leaf hashes)."""
-    by_level: dict[int, list[int]] = {}
-    for level, i in keys:
-        by_level.setdefault(int(level), []).append(int(i))
-    # One statement, one primary-key lookup per level (an OR of pairs makes SQLite scan).
-    # Written as SQL text with integer literals: building it with SQLAlchemy constructs
-    # cost ten times the query itself. The values are ints we computed, never user text.
-    parts = []
-    for level, idxs in sorted(by_level.items()):
-        listed = ",".join(str(i) for i in sorted(idxs))
-        if level == 0:
-            parts.append(f"SELECT 0, id, leaf_hash FROM audit_entries WHERE id IN ({listed})")
-        else:
-            parts.append(
-                f"SELECT level, idx, hash FROM audit_nodes WHERE level = {level} "
-                f"AND idx IN ({listed})"
-            )
+    """Stored complete-subtree hashes for ``(level, index)`` keys (level 0 = leaf hashes).
+
+    One statement of primary-key lookups joined by UNION ALL, padded to a power-of-two
+    number of slots so its text repeats and the driver reuses the prepared statement
+    (parsing a fresh statement cost more than the lookups; an OR or row-value IN of the
+    pairs makes SQLite scan the table).
+    """
+    nodes = sorted(k for k in keys if k[0] > 0)
+    leaves = sorted(i for level, i in keys if level == 0)
+    a, b = _slots(len(nodes)), _slots(len(leaves))
+    conn = session.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = " UNION ALL ".join(
+        [f"SELECT level, idx, hash FROM audit_nodes WHERE level = {mark} AND idx = {mark}"] * a
+        + [f"SELECT 0, id, leaf_hash FROM audit_entries WHERE id = {mark}"] * b
+    )
+    params: list[int] = [x for key in nodes for x in key]
+    params += [-1] * (2 * (a - len(nodes)))
+    params += leaves + [-1] * (b - len(leaves))
     found: dict[tuple[int, int], bytes] = {}
-    if parts:
-        rows = session.connection().exec_driver_sql(" UNION ALL ".join(parts))
-        for level, i, value in rows:
-            found[(int(level), int(i))] = bytes(value)
+    for level, i, value in conn.exec_driver_sql(sql, tuple(params)):
+        found[(int(level), int(i))] = bytes(value)
     missing = keys - found.keys()
     if missing:
         level, i = min(missing)
