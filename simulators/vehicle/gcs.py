@@ -67,6 +67,7 @@ class GroundStation:
             autoreconnect=False,
         )
         self.target_system = target_system
+        self.source_system = source_system
         self.target_component = M.MAV_COMP_ID_AUTOPILOT1
         self.timeout = timeout
         self.texts: list[str] = []
@@ -92,6 +93,10 @@ class GroundStation:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _to_me(self, msg: Any) -> bool:
+        """Addressed to this station (a TCP server sends every client everything)."""
+        return int(getattr(msg, "target_system", 0)) in (0, self.source_system)
 
     def heartbeat(self) -> None:
         self.mav.heartbeat_send(M.MAV_TYPE_GCS, M.MAV_AUTOPILOT_INVALID, 0, 0, 0)
@@ -140,7 +145,9 @@ class GroundStation:
         """COMMAND_LONG; returns the MAV_RESULT of the COMMAND_ACK."""
         p = [float(x) for x in params] + [0.0] * (7 - len(params))
         self.mav.command_long_send(self.target_system, self.target_component, command, 0, *p)
-        ack = self.recv("COMMAND_ACK", timeout, cond=lambda m: m.command == command)
+        ack = self.recv(
+            "COMMAND_ACK", timeout, cond=lambda m: m.command == command and self._to_me(m)
+        )
         return int(ack.result)
 
     def command_int(
@@ -166,7 +173,9 @@ class GroundStation:
             round(lon * 1e7),
             alt,
         )
-        ack = self.recv("COMMAND_ACK", timeout, cond=lambda m: m.command == command)
+        ack = self.recv(
+            "COMMAND_ACK", timeout, cond=lambda m: m.command == command and self._to_me(m)
+        )
         return int(ack.result)
 
     def set_mode(self, name: str) -> int:
@@ -258,7 +267,7 @@ class GroundStation:
             msg = self.recv(
                 ("MISSION_REQUEST_INT", "MISSION_REQUEST", "MISSION_ACK"),
                 timeout,
-                cond=lambda m: getattr(m, "mission_type", 0) == mission_type,
+                cond=lambda m: getattr(m, "mission_type", 0) == mission_type and self._to_me(m),
             )
             if msg.get_type() == "MISSION_ACK":
                 return int(msg.type)
@@ -310,7 +319,9 @@ class GroundStation:
         ts, tc = self.target_system, self.target_component
         self.mav.mission_request_list_send(ts, tc, mission_type)
         count = self.recv(
-            "MISSION_COUNT", timeout, cond=lambda m: m.mission_type == mission_type
+            "MISSION_COUNT",
+            timeout,
+            cond=lambda m: m.mission_type == mission_type and self._to_me(m),
         ).count
         out = []
         for seq in range(count):
@@ -326,4 +337,4 @@ class GroundStation:
 
     def clear(self, mission_type: int = M.MAV_MISSION_TYPE_MISSION) -> int:
         self.mav.mission_clear_all_send(self.target_system, self.target_component, mission_type)
-        return int(self.recv("MISSION_ACK").type)
+        return int(self.recv("MISSION_ACK", cond=self._to_me).type)

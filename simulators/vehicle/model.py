@@ -904,7 +904,8 @@ class Vehicle:
             if self.time_s >= self._fence_next_check:
                 self._fence_next_check = self.time_s + 0.1
                 self._fence()
-            self._breadcrumb()
+            if self.mode != "SMART_RTL":
+                self._breadcrumb()
         self._auto_disarm()
 
     def _sensors(self, dt: float) -> None:
