@@ -229,18 +229,21 @@ def _illegal_construction(pen: _Pen, rng: np.random.Generator) -> None:
             pen.rect(u0, v0, u0 + rng.uniform(0.8, 2.0), v0 + 0.08, (60, 45, 40, 255))
 
 
+# Mostly dull rubble, soil, paper and grey plastic; a few bright bags and bottles.
 _DEBRIS = [
-    (235, 235, 230),
-    (200, 200, 195),
-    (60, 110, 190),
-    (30, 30, 32),
-    (150, 110, 70),
-    (70, 130, 60),
-    (170, 80, 55),
-    (210, 190, 60),
-    (120, 120, 118),
-    (190, 60, 50),
+    ((225, 225, 218), 3.0),
+    ((190, 188, 180), 3.0),
+    ((140, 138, 132), 3.0),
+    ((105, 95, 80), 2.0),
+    ((150, 115, 80), 2.0),
+    ((35, 35, 38), 2.0),
+    ((165, 90, 65), 1.5),
+    ((70, 110, 170), 1.0),
+    ((80, 130, 70), 0.7),
+    ((200, 180, 70), 0.5),
+    ((185, 70, 60), 0.5),
 ]
+_DEBRIS_P = np.array([w for _, w in _DEBRIS]) / sum(w for _, w in _DEBRIS)
 
 
 def _waste_dumping(pen: _Pen, rng: np.random.Generator) -> None:
@@ -267,7 +270,7 @@ def _waste_dumping(pen: _Pen, rng: np.random.Generator) -> None:
         n = int(rng.integers(3, 6))
         t = np.sort(rng.uniform(0, 2 * math.pi, n))
         rr = s * rng.uniform(0.5, 1.0, n)
-        col = _jitter(rng, _DEBRIS[int(rng.integers(len(_DEBRIS)))], 0.15)
+        col = _jitter(rng, _DEBRIS[int(rng.choice(len(_DEBRIS), p=_DEBRIS_P))][0], 0.12)
         pen.poly(pu + rr * np.cos(t), pv + rr * np.sin(t), col)
 
 
@@ -276,7 +279,7 @@ def _open_burning(pen: _Pen, rng: np.random.Generator) -> None:
     lh, wh = o.length_m / 2, o.width_m / 2
     bu, bv = _blob(rng, lh * 0.98, wh * 0.98, rough=0.35)
     pen.poly(bu * 1.0, bv * 1.0, _jitter(rng, (95, 70, 45), 0.1))  # scorched rim
-    pen.poly(bu * 0.9, bv * 0.9, _jitter(rng, (32, 29, 27), 0.15))
+    pen.poly(bu * 0.9, bv * 0.9, _jitter(rng, (32, 30, 28), 0.06))
     for _ in range(int(rng.integers(2, 7))):
         au, av = _blob(rng, lh * rng.uniform(0.1, 0.3), wh * rng.uniform(0.1, 0.3), rough=0.5)
         cu, cv = rng.uniform(-lh * 0.5, lh * 0.5), rng.uniform(-wh * 0.5, wh * 0.5)
