@@ -13,7 +13,7 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from missions.check import check_mission
 from missions.errors import PlanError
-from missions.fence import fence_items, rally_items
+from missions.fence import MAX_FENCE_VERTICES, fence_items, rally_items
 from missions.items import (
     MAV_CMD_DO_CHANGE_SPEED,
     MAV_CMD_DO_SET_CAM_TRIGG_DIST,
@@ -179,6 +179,7 @@ def finish_plan(
         warnings=list(warnings or []),
     )
     plan.check = check_mission(site, items, vehicle=vehicle)
+    _check_against_fence(site, plan)
     if not plan.check.ok:
         raise PlanError(
             f"{pattern}: the planned mission failed the independent check (a planner bug): "
@@ -206,3 +207,29 @@ def check_altitude(site: Site, altitude_agl_m: float, vehicle: str) -> float:
             "(or 1 m); fly higher"
         )
     return float(altitude_agl_m)
+
+
+def _check_against_fence(site: Site, plan: MissionPlan) -> None:
+    """The vehicle enforces the (possibly simplified) fence items, not the site: make sure the
+    path stays inside them too, so simplification can never cause a fence breach."""
+    import shapely
+    from shapely.geometry import LineString, Point
+
+    from missions.fence import polygons_from_fence
+
+    inclusions, exclusions, circles = polygons_from_fence(plan.fence)
+    frame = site.frame
+    inc = shapely.union_all([frame.geom_to_local(Polygon(r)) for r in inclusions])
+    bad = [frame.geom_to_local(Polygon(r)) for r in exclusions]
+    bad += [
+        Point(frame.to_local(lon, lat)).buffer(radius)
+        for lon, lat, radius, inclusion in circles
+        if not inclusion
+    ]
+    allowed = inc.difference(shapely.union_all(bad)) if bad else inc
+    xy = [frame.to_local(lon, lat) for lon, lat in plan.path_lonlat]
+    if len(xy) >= 2 and not allowed.buffer(0.05).covers(LineString(xy)):
+        raise PlanError(
+            f"fence: the path leaves the fence sent to the vehicle (polygons simplified to "
+            f"{MAX_FENCE_VERTICES} vertices); raise the margin or simplify the site outline"
+        )

@@ -22,6 +22,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
 
 from missions.errors import SiteError
 from missions.frame import LocalFrame
+from missions.simplify import MAX_FENCE_VERTICES, simplify_polygon
 
 ROLES = ("keep_in", "exclusion", "launch", "rally", "poi")
 #: Areas outside these bounds are almost always a unit or coordinate mistake.
@@ -67,6 +68,9 @@ class Site:
     rally: list[tuple[float, float]] = field(default_factory=list)
     pois: list[Poi] = field(default_factory=list)
     exclusion_info: list[ExclusionInfo] = field(default_factory=list)
+    _fence_cache: dict[tuple[str, int], list[Polygon]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @cached_property
     def frame(self) -> LocalFrame:
@@ -86,7 +90,27 @@ class Site:
     @cached_property
     def local_allowed(self) -> Polygon | MultiPolygon:
         """Keep-in minus every exclusion, in local metres: where a vehicle may be at all."""
-        return allowed_area(self, 0.0)
+        return allowed_area(self, 0.0, fenced=False)
+
+    def fence_keep_in_parts(self, max_vertices: int = MAX_FENCE_VERTICES) -> list[Polygon]:
+        """Keep-in polygons (local metres) as the vehicle's fence will hold them: simplified
+        inward to max_vertices when larger, so a plan inside them never breaches the fence."""
+        key = ("in", max_vertices)
+        if key not in self._fence_cache:
+            self._fence_cache[key] = [
+                simplify_polygon(p, max_vertices, grow=False)
+                for p in shapely.get_parts(self.local_keep_in)
+            ]
+        return self._fence_cache[key]
+
+    def fence_exclusion(self, index: int, max_vertices: int = MAX_FENCE_VERTICES) -> Polygon:
+        """Exclusion index (local metres) as the fence holds it: grown when simplified."""
+        key = ("ex", max_vertices)
+        if key not in self._fence_cache:
+            self._fence_cache[key] = [
+                simplify_polygon(p, max_vertices, grow=True) for p in self.local_exclusions
+            ]
+        return self._fence_cache[key][index]
 
     def exclusion_name(self, index: int) -> str:
         if index < len(self.exclusion_info):
@@ -148,13 +172,21 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def allowed_area(site: Site, margin_m: float) -> Polygon | MultiPolygon:
-    """Local-metre area at least margin_m inside the keep-in and outside every exclusion."""
-    keep = site.local_keep_in
+def allowed_area(site: Site, margin_m: float, fenced: bool = True) -> Polygon | MultiPolygon:
+    """Local-metre area at least margin_m inside the keep-in and outside every exclusion.
+
+    With fenced (planning), the keep-in and exclusions are taken as the vehicle's fence will
+    hold them (simplified to ArduPilot's vertex limit: keep-in shrunk, exclusions grown)."""
+    if fenced:
+        parts = site.fence_keep_in_parts()
+        keep = parts[0] if len(parts) == 1 else shapely.union_all(parts)
+        excl_list = [site.fence_exclusion(i) for i in range(len(site.local_exclusions))]
+    else:
+        keep, excl_list = site.local_keep_in, site.local_exclusions
     if margin_m > 0:
         keep = keep.buffer(-margin_m, join_style="mitre")
-    if site.local_exclusions:
-        excl = np.asarray(site.local_exclusions, dtype=object)
+    if excl_list:
+        excl = np.asarray(excl_list, dtype=object)
         if margin_m > 0:
             # Mitred buffers contain the round ones and keep the vertex count small.
             excl = shapely.buffer(excl, margin_m, join_style="mitre", mitre_limit=2.0)

@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+import shapely
 from shapely.geometry import Point, Polygon
 
-from missions.fence import fence_items, polygons_from_fence, rally_items, simplify_polygon
+from missions.fence import fence_items, polygons_from_fence, rally_items
 from missions.items import (
     MAV_CMD_NAV_FENCE_CIRCLE_EXCLUSION,
     MAV_CMD_NAV_FENCE_POLYGON_VERTEX_EXCLUSION,
@@ -16,6 +17,7 @@ from missions.items import (
     MAV_CMD_NAV_FENCE_RETURN_POINT,
     MAV_CMD_NAV_RALLY_POINT,
 )
+from missions.simplify import simplify_polygon
 from missions.site import site_from_geojson
 
 from .conftest import site_geojson
@@ -78,3 +80,22 @@ def test_big_site_fence_respects_limit() -> None:
     local_exc = site.frame.geom_to_local(Polygon(exclusions[0]))
     assert site.local_keep_in.buffer(0.01).covers(local_inc)
     assert local_exc.buffer(0.01).covers(site.local_exclusions[0])
+
+
+def test_plan_stays_inside_simplified_fence() -> None:
+    """A keep-in outline too detailed for 70 fence points: the fence shrinks it, and the plan
+    is made inside what the vehicle will enforce, not the finer outline."""
+    from missions.camera import CameraModel
+    from missions.survey import plan_survey
+
+    t = np.linspace(0, 2 * np.pi, 400, endpoint=False)
+    rad = 300 * (1 + 0.08 * np.sin(37 * t))
+    keep = Polygon(np.column_stack([rad * np.cos(t), rad * np.sin(t)]))
+    site = site_from_geojson(site_geojson(keep, launch=(0, 0)))
+    plan = plan_survey(site, CameraModel.default(), margin_m=2.0, enforce_endurance=False)
+    inclusions, _, _ = polygons_from_fence(plan.fence)
+    assert len(inclusions[0]) <= 70
+    fence = site.frame.geom_to_local(Polygon(inclusions[0]))
+    path = site.frame.geom_to_local(shapely.LineString(plan.path_lonlat))
+    assert fence.buffer(0.05).covers(path)
+    assert plan.estimates.coverage_pct >= 99.0
