@@ -336,8 +336,11 @@ class Vehicle:
                 else:
                     st.flight_time_s += now - st.flight_started_mono
                 st.flight_started_mono = None
-                if st.landed_state in (None, 0) and st.is_copter and not initial:
-                    # No EXTENDED_SYS_STATE: a copter that disarms is on the ground.
+                if st.is_copter and not initial and st.landed_state != _ON_GROUND:
+                    # A copter that disarms is on the ground, whether or not (or before) its
+                    # EXTENDED_SYS_STATE says so.
+                    if st.landed_state is not None and st.landed_state != 0:
+                        st.landed_state = _ON_GROUND
                     self._emit(Landed(self.sysid))
 
     def _on_message(self, msg: Any) -> None:
