@@ -89,8 +89,8 @@ def check_mission(site: Site, items: list[MissionItem], vehicle: str = "copter")
         return CheckReport(False, ["mission: no items"])
     frame = site.frame
     home_item = mission[0]
-    home = frame.to_local(home_item.lon_deg, home_item.lat_deg)
-    positions: list[tuple[float, float]] = [home]  # index 0 = home
+    # lon/lat now, projected all at once below; index 0 = home
+    positions: list[tuple[float, float]] = [(home_item.lon_deg, home_item.lat_deg)]
     pos_labels: list[str] = [f"home (item {home_item.seq})"]
     legs: list[tuple[int, int, str]] = []
     orbit_checks: list[tuple[int, float, str]] = []
@@ -137,7 +137,7 @@ def check_mission(site: Site, items: list[MissionItem], vehicle: str = "copter")
         if not airborne and vehicle == "copter":
             problems.append(f"{label}: flies to a position before any TAKEOFF")
             airborne = True
-        positions.append(frame.to_local(it.lon_deg, it.lat_deg))
+        positions.append((it.lon_deg, it.lat_deg))
         pos_labels.append(label)
         nxt = len(positions) - 1
         legs.append((cur, nxt, f"leg {pos_labels[cur]} -> {label}"))
@@ -149,7 +149,8 @@ def check_mission(site: Site, items: list[MissionItem], vehicle: str = "copter")
 
     allowed = site.local_allowed.buffer(TOLERANCE_M)
     shapely.prepare(allowed)
-    xy = np.asarray(positions, dtype=float)
+    ll = np.asarray(positions, dtype=float)
+    xy = np.column_stack(frame.to_local(ll[:, 0], ll[:, 1]))
     pts = shapely.points(xy)
     inside = np.asarray(shapely.covers(allowed, pts))
     for k in np.flatnonzero(~inside).tolist():

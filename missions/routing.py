@@ -66,7 +66,7 @@ class Router:
         self._shells = shapely.union_all([Polygon(p.exterior) for p in parts]).buffer(1e-6)
         shapely.prepare(self._shells)
         holes = [Polygon(r) for p in parts for r in p.interiors]
-        shrunk = [h.buffer(-1e-6) for h in holes]
+        shrunk = shapely.buffer(np.asarray(holes, dtype=object), -1e-6) if holes else []
         self._holes = np.asarray([h for h in shrunk if not h.is_empty], dtype=object)
         self._tree = shapely.STRtree(self._holes) if len(self._holes) else None
         self._inner_cache: Polygon | MultiPolygon | None = None

@@ -65,17 +65,9 @@ def _edges(area: Polygon | MultiPolygon) -> NDArray:
     return np.vstack(out) if out else np.empty((0, 4))
 
 
-def sweep_segments(
-    area: Polygon | MultiPolygon, angle_deg: float, spacing: float
-) -> list[list[tuple[float, float, float]]]:
-    """Per sweep line, (y, x0, x1) of its pieces inside area, sorted by x, in the frame
-    rotated so that legs run along +x. Legs head angle_deg clockwise from north.
-
-    A vectorised scanline: every line is crossed with every ring edge at once (half-open in
-    y, so a vertex on a line counts once), and crossings are paired by the even-odd rule.
-    """
+def _scan(e: NDArray, angle_deg: float, spacing: float) -> tuple[NDArray, NDArray, NDArray]:
+    """Scanline core: line ys, sorted crossing xs per line (inf padded), crossing counts."""
     phi = math.radians(90.0 - angle_deg)  # leg direction, counter-clockwise from east
-    e = _edges(area)
     c, s = math.cos(-phi), math.sin(-phi)
     x1 = e[:, 0] * c - e[:, 1] * s
     y1 = e[:, 0] * s + e[:, 1] * c
@@ -94,14 +86,35 @@ def sweep_segments(
         t = (yy - y1[None, :]) / (y2 - y1)[None, :]
     xs = np.where(hit, x1[None, :] + t * (x2 - x1)[None, :], np.inf)
     xs.sort(axis=1)
-    counts = hit.sum(axis=1)
-    out: list[list[tuple[float, float, float]]] = []
-    for k in range(n):
-        row = xs[k, : counts[k] - (counts[k] % 2)]
-        a0, a1 = row[0::2], row[1::2]
-        keep = (a1 - a0) > 0.5
-        yk = float(ys[k])
-        out.append([(yk, p, q) for p, q in zip(a0[keep].tolist(), a1[keep].tolist(), strict=True)])
+    return ys, xs, hit.sum(axis=1)
+
+
+def _pieces(xs: NDArray, counts: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+    """(line index, x0, x1) of every piece longer than 0.5 m, by the even-odd rule."""
+    width = xs.shape[1] - xs.shape[1] % 2
+    a0, a1 = xs[:, 0:width:2], xs[:, 1:width:2]
+    pair = np.arange(a0.shape[1])[None, :]
+    with np.errstate(invalid="ignore"):  # inf - inf in the padding
+        valid = (2 * pair + 1 < counts[:, None]) & ((a1 - a0) > 0.5)
+    rows, cols = np.nonzero(valid)
+    return rows, a0[rows, cols], a1[rows, cols]
+
+
+def sweep_segments(
+    area: Polygon | MultiPolygon, angle_deg: float, spacing: float, edges: NDArray | None = None
+) -> list[list[tuple[float, float, float]]]:
+    """Per sweep line, (y, x0, x1) of its pieces inside area, sorted by x, in the frame
+    rotated so that legs run along +x. Legs head angle_deg clockwise from north.
+
+    A vectorised scanline: every line is crossed with every ring edge at once (half-open in
+    y, so a vertex on a line counts once), and crossings are paired by the even-odd rule.
+    """
+    e = _edges(area) if edges is None else edges
+    ys, xs, counts = _scan(e, angle_deg, spacing)
+    rows, x0, x1 = _pieces(xs, counts)
+    out: list[list[tuple[float, float, float]]] = [[] for _ in range(len(ys))]
+    for r, p, q in zip(rows.tolist(), x0.tolist(), x1.tolist(), strict=True):
+        out[r].append((float(ys[r]), p, q))
     return out
 
 
@@ -153,8 +166,15 @@ def choose_angle(area: Polygon | MultiPolygon, spacing: float, turn_m: float) ->
             # Edge direction as a heading clockwise from north.
             candidates.add(float(math.degrees(math.atan2(d[k, 0], d[k, 1])) % 180.0))
 
+    edges = _edges(area)
+    memo: dict[float, float] = {}
+
     def cost(a: float) -> float:
-        return _cost(sweep_segments(area, a, spacing), spacing, turn_m)
+        if a not in memo:
+            _, xs, counts = _scan(edges, a, spacing)
+            _, x0, x1 = _pieces(xs, counts)
+            memo[a] = float((x1 - x0).sum()) + len(x0) * (spacing + turn_m)
+        return memo[a]
 
     edge_dirs = set(candidates) - set(np.arange(0.0, 180.0, 15.0).tolist())
     scored = sorted((cost(a), a) for a in candidates)
