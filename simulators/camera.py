@@ -149,11 +149,12 @@ def _noise_banks(w: int, h: int, sigma: float) -> tuple[NDArray[np.uint8], NDArr
 class SyntheticCamera:
     """Renders frames of ``world`` as seen by ``camera_model`` from a ``CameraPose``.
 
-    ``site_frame`` converts the pose's lon/lat to the world's local metres (default: the
-    world's own frame). ``seed`` makes per-frame effects repeatable: the same seed and pose
-    give the same image. ``effects=False`` turns off everything after the geometric warp
-    (lighting, haze, blur, noise, JPEG) for tests and clean previews. ``max_range_m`` limits
-    how far an oblique view shows ground; beyond it is haze and sky.
+    ``site_frame`` is accepted for symmetry with the site API but must be the world's own
+    frame (the site's): poses are converted with it to the world's local metres. ``seed``
+    makes per-frame effects repeatable: the same seed and pose give the same image.
+    ``effects=False`` turns off everything after the geometric warp (lighting, haze, blur,
+    noise) and ``jpeg=False`` the compression, for tests and clean previews.
+    ``max_range_m`` limits how far an oblique view shows ground; beyond it is haze and sky.
     """
 
     def __init__(
@@ -170,7 +171,19 @@ class SyntheticCamera:
     ) -> None:
         self.world = world
         self.camera_model = camera_model
-        self.frame = site_frame if site_frame is not None else world.frame
+        if site_frame is not None and hasattr(site_frame, "lon0"):
+            # The world's coordinates are in its own frame; another origin would misplace
+            # every pixel, so only the same frame (e.g. a fresh ``site.frame``) is accepted.
+            same = (
+                abs(site_frame.lon0 - world.frame.lon0) < 1e-9
+                and abs(site_frame.lat0 - world.frame.lat0) < 1e-9
+            )
+            if not same:
+                raise CameraError(
+                    f"site_frame={site_frame!r}: must be the world's frame ({world.frame!r}); "
+                    "leave it out to use the world's"
+                )
+        self.frame = world.frame
         self.seed = int(seed)
         self.stabilized = stabilized
         self.effects = effects

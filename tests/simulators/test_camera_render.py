@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 from shapely.geometry import Polygon
 
 from missions.camera import CameraModel
+from missions.frame import LocalFrame
 from missions.site import load_site
 from simulators.camera import CameraError, Frame, SyntheticCamera
 from simulators.world import World, generate_world
@@ -160,9 +161,13 @@ def test_oblique_view_to_the_horizon_shows_sky_not_black(world: World) -> None:
     assert (img.sum(axis=2) < 15).mean() < 0.001  # no unrendered holes
 
 
-def test_camera_must_be_above_ground(world: World) -> None:
+def test_user_errors(world: World) -> None:
     with pytest.raises(CameraError, match="alt_agl_m"):
         clean_camera(world).render(pose_over(world, 0.0, 0.0, alt=0.0))
+    # Another origin would misplace every pixel: refused, while the site's own frame is fine.
+    SyntheticCamera(world, CameraModel.default(), site_frame=load_site(SITE).frame)
+    with pytest.raises(CameraError, match="site_frame"):
+        SyntheticCamera(world, CameraModel.default(), site_frame=LocalFrame(120.0, 40.0))
 
 
 @pytest.mark.slow
