@@ -9,6 +9,7 @@ Exit 0 only when the mission completed and the vehicle landed and disarmed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import uuid
 from dataclasses import dataclass, field
@@ -80,11 +81,12 @@ def _cruise_alt(items: list[Any]) -> float:
     return max(alts) if alts else 30.0
 
 
-def _load(mission_file: Path, site_file: Path | None) -> Any:
+def _load(mission_file: Path, site_file: Path | None) -> tuple[Any, str | None]:
     from missions.check import check_mission
     from missions.errors import MissionsError
     from missions.formats import load_mission
 
+    site_id: str | None = None
     try:
         mf = load_mission(mission_file)
         if site_file is not None:
@@ -92,6 +94,7 @@ def _load(mission_file: Path, site_file: Path | None) -> Any:
             from missions.site import load_site
 
             site = load_site(site_file)
+            site_id = site.id
             report = check_mission(site, mf.items, vehicle=mf.vehicle)
             if not report.ok:
                 fail(
@@ -106,7 +109,7 @@ def _load(mission_file: Path, site_file: Path | None) -> Any:
         fail(str(exc))
     if len(mf.items) < 2:
         fail(f"mission file {mission_file}: it holds no mission items beyond home")
-    return mf
+    return mf, site_id
 
 
 async def _fly(
@@ -116,14 +119,31 @@ async def _fly(
     timeout_s: float,
     connect_timeout_s: float,
     progress: Any,
+    mqtt: tuple[str, int, str] | None = None,
 ) -> None:
     from telemetry.link import Vehicle
 
     # MAV_CMD_NAV_* are numbered below 100: the items the vehicle reports as reached.
     nav_seqs = {i.seq for i in mf.items[1:] if i.command < 100}
     result.waypoints_total = len(nav_seqs)
-    async with Vehicle.connect(result.url, timeout=connect_timeout_s, tlog_path=tlog_path) as v:
+    async with contextlib.AsyncExitStack() as stack:
+        v = await stack.enter_async_context(
+            Vehicle.connect(result.url, timeout=connect_timeout_s, tlog_path=tlog_path)
+        )
         result.connected = True
+        if mqtt is not None:
+            from telemetry.mqtt_bridge import MqttBridge
+
+            host, port, site_id = mqtt
+            bridge = MqttBridge(
+                v,
+                site_id=site_id,
+                vehicle_id=result.vehicle_id,
+                host=host,
+                port=port,
+                sortie_id=result.sortie_id,
+            )
+            await stack.enter_async_context(bridge)
         try:
             progress("upload", f"uploading {len(mf.items)} mission items")
             await v.mission.upload(mf.items)
@@ -230,6 +250,12 @@ def fly(
     vehicle_id: str = typer.Option("uav-1", "--vehicle-id", help="Vehicle id for the record."),
     timeout: float = typer.Option(1800.0, help="Longest flight to wait for, seconds."),
     connect_timeout: float = typer.Option(15.0, help="Wait this long for a heartbeat, seconds."),
+    mqtt: bool = typer.Option(
+        False, "--mqtt", help="Publish telemetry, events and status to the configured broker."
+    ),
+    site_id: str = typer.Option(
+        None, "--site-id", help="Site id for the MQTT topics (default: the --site file's id)."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the sortie summary as JSON."),
 ) -> None:
     """Upload, verify, arm, fly AUTO, land; record the sortie and its tlog."""
@@ -244,7 +270,13 @@ def fly(
         parse_url(connect)
     except (ConfigError, LinkConfigError) as exc:
         fail(str(exc))
-    mf = _load(mission_file, site)
+    mf, file_site_id = _load(mission_file, site)
+    mqtt_target: tuple[str, int, str] | None = None
+    if mqtt:
+        topic_site = site_id or file_site_id
+        if not topic_site:
+            fail("--mqtt needs a site id for the topics: pass --site FILE or --site-id ID")
+        mqtt_target = (settings.mqtt_host, settings.mqtt_port, topic_site)
     sortie_id = f"S-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     result = SortieResult(
         sortie_id=sortie_id,
@@ -272,7 +304,9 @@ def fly(
             )
 
         try:
-            asyncio.run(_fly(mf, result, tlog_path, timeout, connect_timeout, progress))
+            asyncio.run(
+                _fly(mf, result, tlog_path, timeout, connect_timeout, progress, mqtt_target)
+            )
         except (LinkError, TimeoutError) as exc:
             result.error = f"{type(exc).__name__}: {exc}"
         except KeyboardInterrupt:

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -51,14 +52,28 @@ def _run(args: list[str], home: Path, timeout: float = 180) -> subprocess.Comple
 
 @pytest.mark.slow
 def test_patrol_fly_completes_and_records_sortie(tmp_path: Path) -> None:
+    from test_link_mqtt import Collector
+
     from simulators.vehicle import SimulatorServer
 
     mission = _mission_file(tmp_path / "patrol.waypoints")
     home = tmp_path / "home"
-    with SimulatorServer(kind="copter", home=HOME, speedup=150.0) as sim:
-        proc = _run([str(mission), "--connect", sim.url, "--json"], home)
+    site_id = f"fly-{uuid.uuid4().hex[:8]}"
+    collector = Collector(f"fieldpatrol/v1/{site_id}/#")
+    try:
+        with SimulatorServer(kind="copter", home=HOME, speedup=150.0) as sim:
+            args = [str(mission), "--connect", sim.url, "--json", "--mqtt", "--site-id", site_id]
+            proc = _run(args, home)
+    finally:
+        collector.close()
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout)
+    # The flight went out on MQTT too: events of this sortie, and the vehicle offline at the end.
+    events = [json.loads(m[1]) for m in collector.of("event")]
+    kinds = {e["kind"] for e in events}
+    assert {"mission_finished", "landed"} <= kinds
+    assert {e["sortie_id"] for e in events} == {out["sortie_id"]}
+    assert json.loads(collector.of("status")[-1][1])["online"] is False
     assert out["completed"] and out["landed"] and out["disarmed"]
     assert out["waypoints_reached"] == out["waypoints_total"] == 4  # takeoff, 2 legs, RTL
     assert out["flight_time_s"] > 10

@@ -39,7 +39,13 @@ class Collector:
     def of(self, kind: str) -> list[tuple[str, bytes, int, bool]]:
         return [m for m in self.messages if m[0].endswith("/" + kind)]
 
+    def clear_retained(self) -> None:
+        """Leave no retained status behind on the shared broker."""
+        for topic in {m[0] for m in self.messages if m[3] or m[0].endswith("/status")}:
+            self.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(2)
+
     def close(self) -> None:
+        self.clear_retained()
         self.client.loop_stop()
         self.client.disconnect()
 
@@ -108,11 +114,9 @@ async def test_last_will_marks_vehicle_offline_when_bridge_dies() -> None:
             if collector.messages:
                 break
             await asyncio.sleep(0.05)
-        topic, payload, _qos, retained = collector.messages[-1]
+        _topic, payload, _qos, retained = collector.messages[-1]
         status = StatusMessage.model_validate_json(payload)
         assert retained and not status.online
-        # Leave no retained message behind on the shared broker.
-        collector.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(2)
     finally:
         collector.close()
 
