@@ -26,17 +26,22 @@ from collections import deque
 from pathlib import Path
 from threading import Thread
 from types import TracebackType
+from typing import Any
 
 from simulators.vehicle.errors import SimulatorError
 from simulators.vehicle.params import FIELDPATROL_DEFAULTS
+from simulators.vehicle.relay import TcpRelay
 
 MODELS = {"copter": "quad", "rover": "rover"}
 ENV_VARS = {"copter": "FIELDPATROL_SITL_COPTER", "rover": "FIELDPATROL_SITL_ROVER"}
 # Parameters SITL needs beyond ArduPilot's own defaults for the model to fly.
 _FRAME_DEFAULTS: dict[str, dict[str, float]] = {
-    "copter": {"FRAME_CLASS": 1, "FRAME_TYPE": 1, "CAM1_TYPE": 1},
-    "rover": {"CAM1_TYPE": 1},
+    "copter": {"FRAME_CLASS": 1, "FRAME_TYPE": 1, "CAM1_TYPE": 1, "BATT_MONITOR": 4},
+    "rover": {"CAM1_TYPE": 1, "BATT_MONITOR": 4},
 }
+# ArduPilot SITL simulates a 3-cell pack (SIM_BATT_VOLTAGE 12.6 V); the built-in simulator's
+# 4-cell BATT_LOW_VOLT must not be written into SITL's defaults.
+_NOT_FOR_SITL = ("FS_BATT_ENABLE", "BATT_LOW_VOLT")
 
 
 class SitlError(SimulatorError):
@@ -73,9 +78,10 @@ def write_defaults(path: Path, kind: str, sysid: int, overrides: dict[str, float
     values.update(_FRAME_DEFAULTS[kind])
     values.update(FIELDPATROL_DEFAULTS[kind])
     values["SYSID_THISMAV"] = sysid
-    values.update(overrides)
-    # FS_BATT_ENABLE is a Copter 3.x name ArduPilot 4 does not know; BATT_FS_LOW_ACT says it.
-    values.pop("FS_BATT_ENABLE", None)
+    for name in _NOT_FOR_SITL:
+        # FS_BATT_ENABLE is a Copter 3.x name ArduPilot 4 does not know (BATT_FS_LOW_ACT is).
+        values.pop(name, None)
+    values.update({k: v for k, v in overrides.items() if k != "FS_BATT_ENABLE"})
     path.write_text("".join(f"{name} {value:g}\n" for name, value in sorted(values.items())))
     return path
 
@@ -97,6 +103,7 @@ class SitlVehicle:
         workdir: str | Path | None = None,
         ready_timeout: float = 120.0,
         heading_deg: float = 0.0,
+        relay: bool = True,
     ) -> None:
         if kind not in MODELS:
             raise SitlError(f"vehicle kind {kind!r} is not simulated; use 'copter' or 'rover'")
@@ -124,6 +131,11 @@ class SitlVehicle:
         self.url = ""
         self._output: deque[str] = deque(maxlen=40)
         self._reader: Thread | None = None
+        self.use_relay = relay
+        self.relay: TcpRelay | None = None
+        self.control_port = 0
+        self.direct_url = ""
+        self.faults = SitlFaults(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -149,6 +161,10 @@ class SitlVehicle:
             str(defaults),
             "--serial0",
             f"tcp:{self.port}",
+            # A second MAVLink port for the launcher's own use (fault injection), since the
+            # first takes one client: the ground station under test.
+            "--serial1",
+            f"tcp:{self.control_port}",
         ]
 
     def start(self) -> str:
@@ -163,8 +179,11 @@ class SitlVehicle:
             self.workdir = Path(self._tmp.name)
         if self.port == 0:
             self.port = free_tcp_port()
+        if self.control_port == 0:
+            self.control_port = free_tcp_port()
         write_defaults(self.workdir / f"{self.kind}.parm", self.kind, self.sysid, self.params)
-        self.url = f"tcp:127.0.0.1:{self.port}"
+        self.direct_url = f"tcp:127.0.0.1:{self.port}"
+        self.url = self.direct_url
         try:
             self.proc = subprocess.Popen(
                 self.command_line(),
@@ -181,6 +200,10 @@ class SitlVehicle:
         self._reader.start()
         try:
             self._wait_ready(self.ready_timeout)
+            if self.use_relay:
+                # Clients connect through a relay that can cut the link (faults.link_loss).
+                self.relay = TcpRelay(self.port)
+                self.url = self.relay.start()
         except BaseException:
             self.stop()
             raise
@@ -224,7 +247,7 @@ class SitlVehicle:
 
         deadline = time.monotonic() + timeout
         self._wait_port(deadline)
-        gcs = GroundStation(self.url, target_system=self.sysid, timeout=max(1.0, timeout))
+        gcs = GroundStation(self.direct_url, target_system=self.sysid, timeout=max(1.0, timeout))
         try:
             prearm = mavlink2.MAV_SYS_STATUS_PREARM_CHECK
             good = mavlink2.EKF_POS_HORIZ_ABS | mavlink2.EKF_PRED_POS_HORIZ_ABS
@@ -251,6 +274,10 @@ class SitlVehicle:
 
     def stop(self, timeout: float = 5.0) -> None:
         """End the SITL process group (SIGTERM, then SIGKILL) and remove the temporary files."""
+        self.faults.close()
+        if self.relay is not None:
+            self.relay.stop()
+            self.relay = None
         proc = self.proc
         if proc is not None:
             if proc.poll() is None:
@@ -296,6 +323,60 @@ class SitlVehicle:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class SitlFaults:
+    """The built-in simulator's `faults` interface, for SITL: SITL's own SIM_* parameters set
+    over the launcher's second MAVLink port, and the link cut in the relay."""
+
+    def __init__(self, sitl: SitlVehicle) -> None:
+        self._sitl = sitl
+        self._gcs: Any = None
+
+    def _station(self) -> Any:
+        if self._gcs is None:
+            from simulators.vehicle.gcs import GroundStation
+
+            url = f"tcp:127.0.0.1:{self._sitl.control_port}"
+            self._gcs = GroundStation(url, target_system=self._sitl.sysid, source_system=254)
+        return self._gcs
+
+    def _set(self, name: str, value: float) -> None:
+        self._station().param_set(name, value)
+
+    def close(self) -> None:
+        if self._gcs is not None:
+            self._gcs.close()
+            self._gcs = None
+
+    def link_loss(self, duration_s: float | None = None) -> None:
+        """Cut the relayed link for `duration_s` simulated seconds (None: until restored)."""
+        relay = self._sitl.relay
+        if relay is None:
+            raise SitlError("link loss needs the relay: start SitlVehicle with relay=True")
+        relay.cut(None if duration_s is None else duration_s / self._sitl.speedup)
+
+    def restore_link(self) -> None:
+        if self._sitl.relay is not None:
+            self._sitl.relay.restore()
+
+    def gps_loss(self, lost: bool = True) -> None:
+        self._set("SIM_GPS_DISABLE", 1 if lost else 0)
+
+    def low_battery(self, remaining_pct: float = 8.0) -> None:
+        """Sag the simulated pack below BATT_LOW_VOLT (SITL models voltage, not charge)."""
+        low = self._station().param_get("BATT_LOW_VOLT")
+        self._set("SIM_BATT_VOLTAGE", (low if low > 0 else 10.5) - 0.6)
+
+    def motor_failure(self) -> None:
+        """SITL's physics: motor 1 gives no thrust (a quad then cannot hold attitude)."""
+        self._set("SIM_ENGINE_MUL", 0.0)
+        self._set("SIM_ENGINE_FAIL", 1)
+
+    def wind(self, speed_m_s: float, from_deg: float = 0.0, turbulence: float = 0.0) -> None:
+        self._set("SIM_WIND_SPD", speed_m_s)
+        self._set("SIM_WIND_DIR", from_deg)
+        self._set("SIM_WIND_TURB", turbulence)
 
 
 #: The name the telemetry tests know the launcher by.

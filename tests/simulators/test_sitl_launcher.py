@@ -31,7 +31,7 @@ import argparse, json, os, signal, subprocess, sys, time
 sys.path.insert(0, {repo!r})
 p = argparse.ArgumentParser()
 for opt in ("--model", "--home", "--speedup", "--instance", "--sysid", "--defaults",
-            "--serial0"):
+            "--serial0", "--serial1"):
     p.add_argument(opt)
 p.add_argument("--synthetic-clock", action="store_true")
 p.add_argument("--wipe", action="store_true")
@@ -53,6 +53,9 @@ keep = {{k: float(v) for k, v in params.items() if k in ("AUTO_OPTIONS", "RTL_AL
 sim = SimulatorServer(kind=kind, home=(lat, lon, alt), port=int(a.serial0.split(":")[1]),
                       sysid=int(a.sysid), speedup=float(a.speedup), params={{**keep, **extra}})
 sim.start()
+# SITL's second serial port: the built-in simulator takes several clients, so relay to it.
+from simulators.vehicle.relay import TcpRelay
+TcpRelay(sim.port, port=int(a.serial1.split(":")[1])).start()
 signal.signal(signal.SIGTERM, lambda *_: (sim.stop(), sys.exit(0)))
 while True:
     time.sleep(0.2)
@@ -85,7 +88,8 @@ def test_launcher_runs_waits_ready_and_stops_the_whole_group(tmp_path: Path) -> 
     sitl = SitlVehicle(exe, kind="copter", home=HOME, speedup=10, sysid=3, workdir=work)
     url = sitl.start()
     try:
-        assert url == f"tcp:127.0.0.1:{sitl.port}"
+        assert sitl.direct_url == f"tcp:127.0.0.1:{sitl.port}"
+        assert url.startswith("tcp:127.0.0.1:")  # through the relay
         recorded = json.loads((work / "argv.json").read_text())
         argv = recorded["argv"]
         assert argv[argv.index("--model") + 1] == "quad"
@@ -93,9 +97,12 @@ def test_launcher_runs_waits_ready_and_stops_the_whole_group(tmp_path: Path) -> 
         assert argv[argv.index("--sysid") + 1] == "3"
         assert argv[argv.index("--home") + 1].startswith("41.7000000,123.4000000,42.00")
         assert "--synthetic-clock" in argv and "--wipe" in argv
+        assert argv[argv.index("--serial0") + 1] == f"tcp:{sitl.port}"
+        assert argv[argv.index("--serial1") + 1] == f"tcp:{sitl.control_port}"
         defaults = (work / "copter.parm").read_text().splitlines()
         assert "AUTO_OPTIONS 3" in defaults and "SYSID_THISMAV 3" in defaults
-        assert "FRAME_CLASS 1" in defaults
+        assert "FRAME_CLASS 1" in defaults and "BATT_MONITOR 4" in defaults
+        assert not any(line.startswith("BATT_LOW_VOLT") for line in defaults)  # SITL is 3S
         assert not any(line.startswith("FS_BATT_ENABLE") for line in defaults)
         # Ready to arm when start() returns.
         with GroundStation(url, target_system=3) as gcs:
@@ -110,6 +117,27 @@ def test_launcher_runs_waits_ready_and_stops_the_whole_group(tmp_path: Path) -> 
         time.sleep(0.05)
     assert not alive(leader) and not alive(child), "SITL left processes behind"
     assert not sitl.running
+
+
+@pytest.mark.slow
+def test_faults_through_sitl_parameters_and_the_relay(tmp_path: Path) -> None:
+    with SitlVehicle(stand_in(tmp_path), kind="copter", home=HOME, speedup=20) as sitl:
+        assert sitl.url != sitl.direct_url  # clients go through the relay
+        gcs = GroundStation(sitl.url)
+        gcs.wait_ready()
+        sitl.faults.gps_loss()
+        gps = gcs.recv("GPS_RAW_INT", cond=lambda m: m.fix_type < M.GPS_FIX_TYPE_3D_FIX)
+        assert gps.satellites_visible == 0
+        sitl.faults.gps_loss(False)
+        gcs.recv("GPS_RAW_INT", cond=lambda m: m.fix_type >= M.GPS_FIX_TYPE_3D_FIX)
+        sitl.faults.wind(6.0, from_deg=90)
+        gcs.drain(0.05)
+        sitl.faults.link_loss(duration_s=16)  # simulated: 0.8 s of wall clock at ×20
+        gcs.drain(0.05)
+        assert gcs.drain(0.5) == []
+        gcs.recv("HEARTBEAT", timeout=3)  # back by itself
+        assert gcs.param_get("SIM_WIND_SPD") == 6.0
+        gcs.close()
 
 
 def test_early_exit_is_reported_with_its_output(
