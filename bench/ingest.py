@@ -125,6 +125,7 @@ def run_setting(
     tmp: Path, port: int, url: str, workers: int, tag: str, args: argparse.Namespace
 ) -> dict[str, float]:
     """Burst throughput and paced latency for one database / worker count."""
+    result: dict[str, float]
     upgrade(url)
     engine = make_engine(url)
     sessions = session_factory(engine)
@@ -178,12 +179,22 @@ def run_setting(
         p50 = statistics.median(lat)
         p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
         log(f"[{tag}] paced at {paced_rate:.0f}/s: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
-        return {"evidence_per_s": rate, "p50_ms": p50, "p99_ms": p99, "paced_rate": paced_rate}
+        result = {"evidence_per_s": rate, "p50_ms": p50, "p99_ms": p99, "paced_rate": paced_rate}
     finally:
         pub.stop()
         outbox.close()
         stop_ingest(procs)
         engine.dispose()
+    for i in range(workers):
+        # The ingest prints its metrics as the last line when it stops.
+        lines = (tmp / f"ingest-{tag}-{i}.log").read_text().strip().splitlines()
+        counts = json.loads(lines[-1]).get("counts", {}) if lines else {}
+        log(f"[{tag}] worker {i}: {json.dumps(counts)}")
+        batches = max(1, counts.get("batches", 1))
+        result[f"worker{i}_mean_batch_messages"] = counts.get("batch_messages", 0) / batches
+        for k in ("process_ms", "media_sync_ms", "commit_ms"):
+            result[f"worker{i}_{k}_per_batch"] = counts.get(k, 0) / batches
+    return result
 
 
 def baseline(tmp: Path, port: int, args: argparse.Namespace) -> float:
@@ -262,6 +273,9 @@ def main() -> int:
         result["sqlite_p50_ms"] = round(sq["p50_ms"], 1)
         result["sqlite_p99_ms"] = round(sq["p99_ms"], 1)
         result["sqlite_paced_rate"] = round(sq["paced_rate"], 1)
+        result["sqlite_breakdown"] = {
+            k: round(v, 1) for k, v in sq.items() if k.startswith("worker")
+        }
         result["ratio_to_baseline"] = round(sq["evidence_per_s"] / (base / 2), 4)
         if not args.no_postgres:
             for workers, tag in ((1, "pg1"), (2, "pg2")):
