@@ -272,6 +272,33 @@ def _order_cells(cells: list[Cell], start: NDArray) -> list[tuple[Cell, bool, bo
                 seq[k - 1] = (c, best_v)
                 en, ex = arrays()
                 improved = True
+        # Or-opt: move one cell (in any of its four ways) to the best other place.
+        for k in range(1, n + 1):
+            if n < 3:
+                break
+            c, v = seq[k - 1]
+            saving = (
+                np.hypot(*(ex[k - 1] - en[k]))
+                + np.hypot(*(ex[k] - en[k + 1]))
+                - np.hypot(*(ex[k - 1] - en[k + 1]))
+            )
+            rest_en = np.delete(en, k, axis=0)
+            rest_ex = np.delete(ex, k, axis=0)
+            base = np.hypot(*(rest_ex[:-1] - rest_en[1:]).T)  # gap i -> i+1 of the rest
+            best_gain, best_at = 1e-6, None
+            for vi in range(4):
+                e_in, e_out = ends[c][vi][0], ends[c][vi][1]
+                add = np.hypot(*(rest_ex[:-1] - e_in).T) + np.hypot(*(e_out - rest_en[1:]).T) - base
+                i = int(np.argmin(add))
+                gain = float(saving - add[i])
+                if gain > best_gain:
+                    best_gain, best_at = gain, (i, vi)
+            if best_at is not None:
+                i, vi = best_at
+                del seq[k - 1]
+                seq.insert(i, (c, vi))
+                en, ex = arrays()
+                improved = True
         if not improved:
             break
     out: list[tuple[Cell, bool, bool]] = []
