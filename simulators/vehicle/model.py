@@ -21,6 +21,7 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink2
 
 from simulators.vehicle import fence as fence_mod
 from simulators.vehicle.geo import LocalPlane, bearing_deg, wrap_180
+from simulators.vehicle.guidance import drive_rover, fly_copter
 from simulators.vehicle.items import (
     AMSL_FRAMES,
     FENCE,
@@ -29,7 +30,7 @@ from simulators.vehicle.items import (
     RALLY,
     StoredItem,
 )
-from simulators.vehicle.kinematics import BodyState, approach_speed, step_copter, step_rover
+from simulators.vehicle.kinematics import BodyState, approach_speed
 from simulators.vehicle.modes import (
     COPTER_ARMABLE,
     NEEDS_POSITION,
@@ -150,6 +151,7 @@ class Vehicle:
         self._jump_counts: dict[int, int] = {}
         self.nav: _Nav | None = None
         self.paused = False
+        self._pause_point: tuple[float, float] = (0.0, 0.0)
         self.speed_override: float | None = None
         # Camera.
         self.trigg_dist = 0.0
@@ -737,6 +739,14 @@ class Vehicle:
         turn = abs(wrap_180(a2 - a1))
         return self._cruise_speed() * max(0.0, math.cos(math.radians(turn)))
 
+    def _touchdown(self) -> None:
+        nav = self.nav
+        self._disarm()
+        if self.mode == "AUTO" and nav is not None and nav.seq is not None:
+            self.emit(M.MAVLink_mission_item_reached_message(nav.seq))
+            self.current_seq = nav.seq
+            self._advance(nav.seq + 1)
+
     def _nav_complete(self) -> None:
         nav = self.nav
         if nav is None:
@@ -895,9 +905,9 @@ class Vehicle:
         self._battery(dt)
         self._failsafes(real_time_s)
         if self.is_copter:
-            self._fly_copter(dt)
+            fly_copter(self, dt)
         else:
-            self._drive_rover(dt)
+            drive_rover(self, dt)
         self._estimate()
         if self.armed:
             self._camera()
@@ -1143,219 +1153,6 @@ class Vehicle:
         if du >= 0:
             return approach_speed(du, up, accel)
         return -approach_speed(-du, down, accel)
-
-    def _fly_copter(self, dt: float) -> None:
-        p = self.params
-        b = self.body
-        want_vn = want_ve = want_vu = 0.0
-        want_yaw: float | None = None
-        thrust = self.armed
-        nav = self.nav
-        hold_here = self.paused and self.mode in ("AUTO", "GUIDED", "RTL")
-        if not self.armed:
-            pass
-        elif self.motor_failed:
-            # One motor out: it keeps enough control to come down, not to hold station.
-            want_vu = -2.5 if b.u > 2.0 else -0.5
-        elif hold_here:
-            pn, pe = getattr(self, "_pause_point", (b.n, b.e))
-            want_vn, want_ve = self._toward(pn, pe, 0.0)
-        elif nav is None:
-            if not self.landed and self.mode in ("STABILIZE",):
-                want_vu = -3.0  # no pilot: throttle stick at the bottom
-        elif nav.kind in ("hold", "goto"):
-            want_vn, want_ve, want_vu, want_yaw = self._goto_step(nav)
-        elif nav.kind == "takeoff":
-            if not b.on_ground:
-                want_vn, want_ve = self._toward(nav.n, nav.e, 0.0)
-            want_vu = self._vertical_speed(nav.u - b.u)
-            if b.u >= nav.u - 0.3:
-                self._nav_complete()
-        elif nav.kind == "land":
-            want_vn, want_ve, want_vu = self._land_step(nav)
-        elif nav.kind == "rtl":
-            want_vn, want_ve, want_vu, want_yaw = self._rtl_step(nav)
-        elif nav.kind == "delay":
-            if nav.arrived_at is None:
-                nav.arrived_at = self.time_s
-            if self.time_s - nav.arrived_at >= nav.hold_s:
-                self._nav_complete()
-        wn, we = self._wind_ne
-        step_copter(
-            b,
-            dt,
-            want_vn,
-            want_ve,
-            want_vu,
-            want_yaw,
-            p["WPNAV_ACCEL"] / 100.0,
-            p["WPNAV_ACCEL_Z"] / 100.0 * 2.0,
-            p["ATC_RATE_Y_MAX"],
-            wn,
-            we,
-            self._gust[0] if not b.on_ground else 0.0,
-            self._gust[1] if not b.on_ground else 0.0,
-            thrust,
-        )
-
-    def _toward(
-        self, tn: float, te: float, end_speed: float, speed: float | None = None
-    ) -> tuple[float, float]:
-        b = self.body
-        dn, de = tn - b.n, te - b.e
-        dist = math.hypot(dn, de)
-        if dist < 1e-3:
-            return 0.0, 0.0
-        cruise = speed if speed is not None else self._cruise_speed()
-        sp = approach_speed(dist, cruise, self._accel_h(), min(end_speed, cruise))
-        return dn / dist * sp, de / dist * sp
-
-    def _goto_step(self, nav: _Nav) -> tuple[float, float, float, float | None]:
-        b = self.body
-        dn, de = nav.n - b.n, nav.e - b.e
-        dist_h = math.hypot(dn, de)
-        du = nav.u - b.u
-        vn, ve = self._toward(nav.n, nav.e, nav.end_speed, nav.speed)
-        vu = self._vertical_speed(du)
-        yaw = bearing_deg(dn, de) if dist_h > 2.0 and nav.kind == "goto" else None
-        if (nav.kind == "goto" and not nav.forever) or (nav.forever and nav.seq is not None):
-            if nav.arrived_at is None and math.sqrt(dist_h * dist_h + du * du) <= nav.radius:
-                nav.arrived_at = self.time_s
-                if nav.hold_s > 0 or nav.forever:
-                    # Waiting over the point: hold exactly there.
-                    nav.end_speed = 0.0
-            arrived = nav.arrived_at
-            if arrived is not None and not nav.forever and self.time_s - arrived >= nav.hold_s:
-                self._nav_complete()
-        return vn, ve, vu, yaw
-
-    def _land_step(self, nav: _Nav) -> tuple[float, float, float]:
-        b = self.body
-        p = self.params
-        if nav.stage == "approach":
-            vn, ve = self._toward(nav.n, nav.e, 0.0)
-            if math.hypot(nav.n - b.n, nav.e - b.e) < 1.0:
-                nav.stage = ""
-            return vn, ve, self._vertical_speed(nav.u - b.u)
-        vn, ve = (0.0, 0.0) if not self.ekf_ok else self._toward(nav.n, nav.e, 0.0)
-        land_low = p["LAND_ALT_LOW"] / 100.0
-        fast = p["LAND_SPEED_HIGH"] / 100.0 or p["WPNAV_SPEED_DN"] / 100.0
-        slow = p["LAND_SPEED"] / 100.0
-        vu = -fast if b.u > land_low else -slow
-        if b.u > land_low:
-            vu = -min(fast, max(slow, math.sqrt(2.0 * 1.0 * (b.u - land_low)) + slow))
-        if self.landed and self.armed:
-            self._touchdown()
-        return vn, ve, vu
-
-    def _touchdown(self) -> None:
-        nav = self.nav
-        self._disarm()
-        if self.mode == "AUTO" and nav is not None and nav.seq is not None:
-            self.emit(M.MAVLink_mission_item_reached_message(nav.seq))
-            self.current_seq = nav.seq
-            self._advance(nav.seq + 1)
-
-    def _rtl_step(self, nav: _Nav) -> tuple[float, float, float, float | None]:
-        b = self.body
-        p = self.params
-        speed = p["RTL_SPEED"] / 100.0 if p["RTL_SPEED"] > 0 else None
-        if nav.stage == "climb":
-            vn, ve = self._toward(nav.prev_n, nav.prev_e, 0.0)
-            vu = self._vertical_speed(nav.u - b.u)
-            if b.u >= nav.u - 0.5:
-                nav.stage = "return"
-            return vn, ve, vu, None
-        if nav.stage == "return":
-            dn, de = nav.n - b.n, nav.e - b.e
-            vn, ve = self._toward(nav.n, nav.e, 0.0, speed)
-            vu = self._vertical_speed(nav.u - b.u)
-            if math.hypot(dn, de) < 2.0 and b.ground_speed < 0.5:
-                nav.stage = "loiter"
-                nav.arrived_at = self.time_s
-            yaw = bearing_deg(dn, de) if math.hypot(dn, de) > 5.0 else None
-            return vn, ve, vu, yaw
-        if nav.stage == "loiter":
-            vn, ve = self._toward(nav.n, nav.e, 0.0)
-            vu = self._vertical_speed(nav.u - b.u)
-            if self.time_s - (nav.arrived_at or 0.0) >= p["RTL_LOIT_TIME"] / 1000.0:
-                final = p["RTL_ALT_FINAL"] / 100.0
-                if final > 0:
-                    nav.stage = "final"
-                    nav.u = self._u_from_rel(final)
-                else:
-                    nav.stage = "land"
-            return vn, ve, vu, None
-        if nav.stage == "final":
-            vn, ve = self._toward(nav.n, nav.e, 0.0)
-            vu = self._vertical_speed(nav.u - b.u)
-            if abs(nav.u - b.u) < 0.3 and self.mode == "AUTO" and nav.seq is not None:
-                self._nav_complete()
-            return vn, ve, vu, None
-        vn, ve, vu = self._land_step(nav)
-        return vn, ve, vu, None
-
-    # ------------------------------------------------------------------ rover guidance
-
-    def _drive_rover(self, dt: float) -> None:
-        p = self.params
-        b = self.body
-        want_speed = 0.0
-        want_heading: float | None = None
-        nav = self.nav
-        powered = self.armed and not self.motor_failed
-        if powered and nav is not None and not self.paused and self.mode != "MANUAL":
-            target = (nav.n, nav.e)
-            if nav.kind == "rtl" and self.mode == "SMART_RTL" and self.breadcrumbs:
-                target = self.breadcrumbs[-1]
-            dn, de = target[0] - b.n, target[1] - b.e
-            dist = math.hypot(dn, de)
-            if nav.kind == "delay":
-                if nav.arrived_at is None:
-                    nav.arrived_at = self.time_s
-                if self.time_s - nav.arrived_at >= nav.hold_s:
-                    self._nav_complete()
-            elif nav.kind == "hold":
-                pass
-            elif nav.arrived_at is None:
-                want_heading = bearing_deg(dn, de)
-                err = abs(wrap_180(want_heading - b.yaw_deg))
-                cruise = nav.speed or self._cruise_speed()
-                if nav.kind == "rtl" and p["RTL_SPEED"] > 0:
-                    cruise = p["RTL_SPEED"]
-                want_speed = approach_speed(dist, cruise, p["ATC_ACCEL_MAX"])
-                # Slow down for sharp turns as the rover's speed controller does.
-                want_speed *= max(0.2, math.cos(math.radians(min(err, 90.0))))
-                passed = False
-                if nav.kind == "goto" and nav.seq is not None:
-                    # Past the waypoint's perpendicular line counts as reached (ArduRover).
-                    ln, le = nav.n - nav.prev_n, nav.e - nav.prev_e
-                    passed = (ln * (b.n - nav.n) + le * (b.e - nav.e)) > 0 and (ln or le) != 0
-                if dist <= nav.radius or passed:
-                    if nav.kind == "rtl" and self.mode == "SMART_RTL" and self.breadcrumbs:
-                        self.breadcrumbs.pop()
-                    elif nav.kind == "rtl":
-                        nav.arrived_at = self.time_s
-                        self.text("info", "Reached destination")
-                        if self.mode == "AUTO" and nav.seq is not None:
-                            self._nav_complete()
-                    else:
-                        nav.arrived_at = self.time_s
-            arrived = nav.arrived_at
-            done = arrived is not None and self.time_s - arrived >= nav.hold_s
-            if nav is self.nav and nav.kind == "goto" and done and not nav.forever:
-                self._nav_complete()
-        step_rover(
-            b,
-            dt,
-            want_speed,
-            want_heading,
-            p["ATC_ACCEL_MAX"],
-            p["ATC_DECEL_MAX"],
-            p["TURN_RADIUS"],
-            p["ATC_STR_RAT_MAX"],
-            powered,
-        )
 
 
 def mode_number(kind: str, name: str) -> int:
