@@ -31,6 +31,7 @@ from PIL import Image, ImageChops, ImageFilter
 
 from simulators.world import World
 from simulators.world.objects import hash_id
+from simulators.world.raster import coarse_bank
 
 _cv2: Any
 try:  # optional: a faster warp (see _warp)
@@ -335,6 +336,9 @@ class SyntheticCamera:
                 / 255.0
             )
             image = (image * (1 - fr) + sky * fr).astype(np.uint8)
+        if rng.uniform() < 0.3:
+            # Cloud shadows: soft darker patches tens of metres across.
+            image = _multiply(image, _cloud_shadow(rng, w, hh))
         # Exposure, white balance and gamma in one lookup table.
         gain = rng.uniform(0.8, 1.2) * rng.uniform(0.94, 1.06, 3)
         gamma = rng.uniform(0.85, 1.15)
@@ -359,6 +363,29 @@ class SyntheticCamera:
         if _cv2 is not None:
             return _effects_cv2(image, lut_u8, kern, sigma, noise_sigma, off)
         return _effects_pil(image, lut_u8, kern, sigma, noise_sigma, off)
+
+
+def _cloud_shadow(rng: np.random.Generator, w: int, hh: int) -> NDArray[np.uint8]:
+    """A 0-255 multiplier: smooth noise thresholded into soft-edged shadow patches."""
+    bank = coarse_bank()
+    r0, c0 = int(rng.integers(0, bank.shape[0])), int(rng.integers(0, bank.shape[1]))
+    rows = np.arange(r0, r0 + 7) % bank.shape[0]
+    cols = np.arange(c0, c0 + 9) % bank.shape[1]
+    field = bank[np.ix_(rows, cols)]
+    edge = rng.uniform(-0.5, 1.0)
+    cover = np.clip((field - edge) / 0.8, 0.0, 1.0)
+    factor = 1.0 - rng.uniform(0.2, 0.45) * cover
+    small = Image.fromarray((factor * 255).round().astype(np.uint8), "L")
+    big = np.asarray(small.resize((w, hh), Image.Resampling.BICUBIC))
+    return np.ascontiguousarray(np.repeat(big[:, :, None], 3, axis=2))
+
+
+def _multiply(image: NDArray[np.uint8], factor: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """image * factor / 255, saturating, for a 3-channel 0-255 factor."""
+    if _cv2 is not None:
+        return np.asarray(_cv2.multiply(image, factor, scale=1.0 / 255.0), dtype=np.uint8)
+    out = ImageChops.multiply(Image.fromarray(image, "RGB"), Image.fromarray(factor, "RGB"))
+    return np.asarray(out)
 
 
 def _effects_cv2(

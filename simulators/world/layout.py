@@ -86,6 +86,7 @@ class Layout:
     """The ground of a world: patches (draw order), road polygons, tree positions."""
 
     background: tuple[float, float, float]
+    angle_deg: float  # direction of the parcel grid
     patches: list[GroundPatch]
     roads: list[Polygon]
     trees: list[tuple[float, float, float]]  # x, y, crown radius
@@ -195,7 +196,7 @@ def make_layout(rng: np.random.Generator, bounds: tuple[float, float, float, flo
                     float(rng.uniform(2.0, 4.5)),
                 )
             )
-    return Layout(background, patches, roads, trees)
+    return Layout(background, angle, patches, roads, trees)
 
 
 def footprint_polygon(

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import shapely
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from simulators.world.errors import WorldError
@@ -162,6 +163,44 @@ def _local(geom: Any, frame: Any) -> BaseGeometry:
     return shapely.transform(geom, conv)
 
 
+def _greenhouse_block(
+    rng: np.random.Generator, keep_in: BaseGeometry, angle_deg: float
+) -> list[PlantedObject]:
+    """Parallel tunnels in a block along the parcel grid, inside the keep-in area."""
+    tunnel_l = float(rng.uniform(30, 70))
+    tunnel_w = float(rng.uniform(6, 9))
+    gap = float(rng.uniform(1.0, 2.5))
+    n = int(rng.integers(3, 9))
+    heading = (90.0 - angle_deg) % 180.0
+    h = math.radians(heading)
+    across = np.array([math.cos(h), -math.sin(h)])
+    inner = keep_in.buffer(-tunnel_l / 2)
+    if inner.is_empty:
+        return []
+    xmin, ymin, xmax, ymax = inner.bounds
+    for _ in range(30):
+        c = np.array([rng.uniform(xmin, xmax), rng.uniform(ymin, ymax)])
+        centres = [c + across * (k - (n - 1) / 2) * (tunnel_w + gap) for k in range(n)]
+        fps = [footprint_polygon(x, y, heading, tunnel_l, tunnel_w) for x, y in centres]
+        if all(keep_in.contains(f) for f in fps):
+            return [
+                PlantedObject(
+                    f"g{k:03d}",
+                    "greenhouse",
+                    0.0,
+                    0.0,
+                    heading,
+                    tunnel_l,
+                    tunnel_w,
+                    float(x),
+                    float(y),
+                    False,
+                )
+                for k, (x, y) in enumerate(centres)
+            ]
+    return []
+
+
 def generate_world(
     site: _Site,
     seed: int,
@@ -172,6 +211,7 @@ def generate_world(
     distractor_kinds: Sequence[str] | None = None,
     margin_m: float = 60.0,
     trees: bool = True,
+    greenhouses: bool = True,
     resolution_m: float = 0.05,
     max_tiles: int = 320,
     sun: tuple[float, float] | None = None,
@@ -230,6 +270,16 @@ def generate_world(
     order = list(place_rng.permutation(classes)) if classes else []
     taken: list[BaseGeometry] = []
     planted: list[PlantedObject] = []
+    scenery: list[PlantedObject] = []
+    if greenhouses:
+        # Scenery, not ground truth: a block of plastic tunnels, the classic legal look-alike
+        # of new sheds in farmland. Planted objects keep clear of it.
+        gh_rng = np.random.default_rng([int(seed), 4])
+        if gh_rng.uniform() < 0.6:
+            block = _greenhouse_block(gh_rng, keep_in, layout.angle_deg)
+            if block:
+                scenery.extend(block)
+                taken.extend(Polygon(o.footprint_local()) for o in block)
 
     def plant(kind: str, ident: str, area: BaseGeometry, avoid: BaseGeometry | None) -> None:
         spec = KIND_SPECS[kind]
@@ -275,7 +325,6 @@ def generate_world(
 
     prims: list[Primitive] = []
     owners: list[str] = []
-    scenery: list[PlantedObject] = []
     if trees:
         occupied = shapely.union_all([t.buffer(1.0) for t in taken]) if taken else None
         for n_tree, (x, y, r) in enumerate(layout.trees):

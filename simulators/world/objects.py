@@ -525,6 +525,23 @@ def tree(pen: _Pen, rng: np.random.Generator) -> None:
     pen.poly(bu * 0.55 + su, bv * 0.55 + sv, _shade(crown, 1.25))
 
 
+def greenhouse(pen: _Pen, rng: np.random.Generator) -> None:
+    """Scenery: one plastic-film tunnel of a greenhouse block (a legal look-alike of sheds)."""
+    o = pen.obj
+    lh, wh = o.length_m / 2, o.width_m / 2
+    pen.shadow([-lh, lh, lh, -lh], [-wh, -wh, wh, wh], rng.uniform(2.5, 3.5), 90)
+    tint = [(222, 226, 228), (210, 220, 215), (200, 208, 222), (230, 230, 225)]
+    film = _jitter(rng, tint[int(rng.integers(len(tint)))], 0.05)
+    for side in (-1.0, 1.0):
+        f = pen.sunlit((0.0, side))
+        pen.rect(-lh, 0.0 if side > 0 else -wh, lh, wh if side > 0 else 0.0, _shade(film, f))
+    for u in np.arange(-lh + 0.75, lh, rng.uniform(1.2, 2.0)):
+        pen.rect(u, -wh, u + 0.08, wh, _shade(film, 0.85))
+    pen.rect(-lh, -0.1, lh, 0.1, _shade(film, 1.08))
+    pen.rect(-lh, -wh, lh, -wh + 0.25, _shade(film, 0.7))
+    pen.rect(-lh, wh - 0.25, lh, wh, _shade(film, 0.7))
+
+
 RECIPES: dict[str, Callable[[_Pen, np.random.Generator], None]] = {
     "illegal_construction": _illegal_construction,
     "waste_dumping": _waste_dumping,
@@ -537,6 +554,7 @@ RECIPES: dict[str, Callable[[_Pen, np.random.Generator], None]] = {
     "water": _water,
     "shadow": _long_shadow,
     "tree": tree,
+    "greenhouse": greenhouse,
 }
 
 assert set(KIND_SPECS) <= set(RECIPES)

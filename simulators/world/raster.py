@@ -61,7 +61,7 @@ def _grain_u8() -> U8:
 
 
 @lru_cache(maxsize=1)
-def _coarse_bank() -> F32:
+def coarse_bank() -> F32:
     return _periodic(np.random.default_rng(20261129), _COARSE, 1.6, 1.0 / 128)
 
 
@@ -213,7 +213,7 @@ class GroundRaster:
         m = n // 8
         wr, ir = _interp_weights(down_m, res * 8, m, self._coffset[0])
         wc, ic = _interp_weights(right_m, res * 8, m, self._coffset[1])
-        bank = _coarse_bank()
+        bank = coarse_bank()
         p00 = bank[np.ix_(ir, ic)]
         p10 = bank[np.ix_((ir + 1) % _COARSE, ic)]
         p01 = bank[np.ix_(ir, (ic + 1) % _COARSE)]
