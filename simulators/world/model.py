@@ -58,6 +58,7 @@ class World:
     distractors: list[PlantedObject]
     layout: Layout
     raster: GroundRaster = field(repr=False)
+    scenery: list[PlantedObject] = field(default_factory=list, repr=False)  # trees, greenhouses
     primitives: list[Primitive] = field(default_factory=list, repr=False)
     owners: list[str] = field(default_factory=list, repr=False)  # object id per primitive
 
@@ -362,6 +363,7 @@ def generate_world(
         distractors=[o for o in planted if not o.is_violation],
         layout=layout,
         raster=raster,
+        scenery=scenery,
         primitives=prims,
         owners=owners,
     )

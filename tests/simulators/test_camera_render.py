@@ -82,6 +82,27 @@ def noon_world() -> World:
     return generate_world(load_site(SITE), seed=11, sun=(180.0, 90.0))
 
 
+def test_unstabilised_camera_follows_roll_and_pitch(world: World) -> None:
+    # Right wing down tilts a hard-mounted nadir camera to the left of the vehicle, so the
+    # point under the vehicle appears right of centre; nose up tilts the view forward (up the
+    # image), so the point below appears lower.
+    m = CameraModel.default()
+    fx = m.focal_length_mm / m.sensor_width_mm * m.image_width_px
+    fy = m.focal_length_mm / m.sensor_height_mm * m.image_height_px
+    hard = SyntheticCamera(world, m, effects=False, jpeg=False, stabilized=False)
+    level = pose_over(world, 50.0, 50.0)
+    below = np.array([[50.0, 50.0]])
+    rolled = level.model_copy(update={"roll_deg": 10.0})
+    uv, _ = hard.project(rolled, below)
+    assert uv[0] == pytest.approx([640 + fx * math.tan(math.radians(10)), 480], abs=1e-6)
+    pitched = level.model_copy(update={"pitch_deg": 10.0})
+    uv, _ = hard.project(pitched, below)
+    assert uv[0] == pytest.approx([640, 480 + fy * math.tan(math.radians(10))], abs=1e-6)
+    # A stabilised gimbal ignores both.
+    uv, _ = clean_camera(world).project(rolled, below)
+    assert uv[0] == pytest.approx([640, 480], abs=1e-6)
+
+
 def changed_near_edges(world: World, obj: PlantedObject, pose: CameraPose) -> tuple[float, float]:
     """Remove ``obj`` and compare renders: the share of changed pixels 2 px inside its
     predicted footprint, and in a ring 2-5 px outside it. A footprint drawn 2 px or more

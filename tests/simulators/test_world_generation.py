@@ -64,6 +64,11 @@ def test_planted_counts_classes_and_places(site: Site, world: World) -> None:
     for i, a in enumerate(footprints):
         for b in footprints[i + 1 :]:
             assert not a.intersects(b)
+    # Scenery (trees, greenhouse tunnels) never covers a planted object.
+    assert world.scenery
+    for s in world.scenery:
+        assert s.class_name in ("tree", "greenhouse")
+        assert not any(Polygon(s.footprint_local()).intersects(fp) for fp in footprints)
 
 
 def test_ground_truth_geojson(tmp_path: Path, site: Site, world: World) -> None:
