@@ -66,6 +66,14 @@ class CheckReport:
 def _where_outside(site: Site, geom: shapely.Geometry) -> str:
     """Say why geom is not allowed: which exclusion it enters, or how far it leaves keep-in."""
     reasons = []
+    if isinstance(geom, Point):
+        d = site.local_keep_in.distance(geom)
+        if d > TOLERANCE_M:
+            reasons.append(f"is {d:.1f} m outside the keep-in area")
+        for k, poly in enumerate(site.local_exclusions):
+            if poly.buffer(-TOLERANCE_M).contains(geom):
+                reasons.append(f"is inside exclusion zone {site.exclusion_name(k)!r}")
+        return "; ".join(reasons) or "is outside the allowed area"
     outside = geom.difference(site.local_keep_in.buffer(TOLERANCE_M))
     if not outside.is_empty:
         size = outside.length if outside.length > 0 else 0.0
