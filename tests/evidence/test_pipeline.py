@@ -97,3 +97,43 @@ def test_outbox_waits_for_broker_and_backlog_warning(
         pub.stop()
         ingest.stop()
         outbox.close()
+
+
+def test_evidence_before_its_media_waits_bounded(
+    tmp_path: Path, broker: MosquittoProcess, sessions: Sessions, device_key: DeviceKey, item: Item
+) -> None:
+    """Media late: the evidence waits (unacknowledged) and goes in; media never: dead letter."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from telemetry.contract import topic_for
+
+    ingest = IngestWorker(
+        "127.0.0.1", broker.port, sessions, tmp_path / "media", "gw-wait", media_wait_s=2.0
+    )
+    ingest.start(timeout=10)
+    raw = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    raw.connect("127.0.0.1", broker.port)
+    raw.loop_start()
+    try:
+        late, late_media = item(device_key, 1)
+        never, _ = item(device_key, 2)
+        for msg in (late, never):
+            raw.publish(topic_for("site-1", "uav-1", "evidence"), msg.to_json(), qos=1)
+        time.sleep(0.8)
+        assert evidence_count(sessions) == 0
+        for sha, blob in late_media.items():
+            raw.publish(topic_for("site-1", "uav-1", "media", sha256=sha), blob, qos=1)
+        assert wait_for(lambda: evidence_count(sessions) == 1, 10)
+
+        def dead() -> list[str]:
+            with sessions() as session:
+                return list(session.scalars(select(DeadLetter.reason)))
+
+        assert wait_for(lambda: len(dead()) == 1, 10)
+        assert dead()[0].startswith("media_missing:") and never.id in dead()[0]
+    finally:
+        raw.disconnect()
+        raw.loop_stop()
+        ingest.stop()
+    assert ingest.backlog == 0
