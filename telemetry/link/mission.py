@@ -90,6 +90,20 @@ def item_from_message(msg: Any, mission_type: int) -> MissionItem:
     )
 
 
+def item_wire_fields(
+    item: MissionItem, seq: int, mission_type: int, use_int: bool = True
+) -> tuple[Any, ...]:
+    """The fields of MISSION_ITEM_INT (or legacy float MISSION_ITEM) after the target ids."""
+    common = (item.frame, item.command, 0 if seq else item.current, item.autocontinue)
+    params = (item.param1, item.param2, item.param3, item.param4)
+    if use_int:
+        scale = _scale(item.frame)
+        x, y = round(item.lat_deg * scale), round(item.lon_deg * scale)
+        return (seq, *common, *params, x, y, float(item.alt_m), mission_type)
+    xf, yf = float(item.lat_deg), float(item.lon_deg)
+    return (seq, *common, *params, xf, yf, float(item.alt_m), mission_type)
+
+
 def compare_items(
     sent: Sequence[MissionItem],
     got: Sequence[MissionItem],
@@ -153,35 +167,10 @@ class MissionPlugin:
 
     def _send_item(self, item: MissionItem, seq: int, use_int: bool) -> None:
         v = self._v
-        common = (item.frame, item.command, 0 if seq else item.current, item.autocontinue)
-        params = (item.param1, item.param2, item.param3, item.param4)
-        if use_int:
-            scale = _scale(item.frame)
-            v.link.send(
-                "mission_item_int",
-                v.sysid,
-                v.compid,
-                seq,
-                *common,
-                *params,
-                round(item.lat_deg * scale),
-                round(item.lon_deg * scale),
-                float(item.alt_m),
-                self.mission_type,
-            )
-        else:
-            v.link.send(
-                "mission_item",
-                v.sysid,
-                v.compid,
-                seq,
-                *common,
-                *params,
-                float(item.lat_deg),
-                float(item.lon_deg),
-                float(item.alt_m),
-                self.mission_type,
-            )
+        name = "mission_item_int" if use_int else "mission_item"
+        v.link.send(
+            name, v.sysid, v.compid, *item_wire_fields(item, seq, self.mission_type, use_int)
+        )
 
     def _check_items(self, items: Sequence[MissionItem]) -> None:
         for i, item in enumerate(items):

@@ -37,7 +37,8 @@ class Collector:
         assert self.ready.wait(5)
 
     def of(self, kind: str) -> list[tuple[str, bytes, int, bool]]:
-        return [m for m in self.messages if m[0].endswith("/" + kind)]
+        # Empty payloads are our own clean-up of retained messages (see clear_retained).
+        return [m for m in self.messages if m[0].endswith("/" + kind) and m[1]]
 
     def clear_retained(self) -> None:
         """Leave no retained status behind on the shared broker."""

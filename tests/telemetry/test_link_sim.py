@@ -260,3 +260,35 @@ async def test_battery_failsafe_is_an_event_with_the_action(backend: Backend) ->
     failsafes = [e for e in v.event_log if isinstance(e, Failsafe)]
     assert failsafes and "Battery" in failsafes[0].reason and not failsafes[0].cleared
     assert any(isinstance(e, ModeChanged) and e.new_mode in ("RTL", "LAND") for e in v.event_log)
+
+
+@pytest.mark.parametrize("backend", BACKENDS[:1] + BACKENDS[2:3], indirect=True)
+async def test_pause_resume_then_land_mid_mission(backend: Backend) -> None:
+    import math
+
+    async with Vehicle.connect(backend.url, timeout=15) as v:
+        await v.mission.upload(patrol_items(backend.kind))
+        await v.wait_ready(30)
+        await v.action.arm()
+        await v.action.start_mission()
+        await v.wait_for(lambda s: s.mission_current >= 4, 30, "on the first survey leg")
+        await v.action.pause()
+        await asyncio.sleep(0.3)  # let it brake
+        stream = v.telemetry.position()
+        first = await anext(stream)
+        seq = v.state.mission_current
+        await asyncio.sleep(0.5)  # ~30 s of vehicle time at this speed-up
+        last = await anext(stream)
+        moved_m = math.hypot(
+            (last.lat - first.lat) / DEG_PER_M,
+            (last.lon - first.lon) / DEG_PER_M * math.cos(math.radians(HOME[0])),
+        )
+        assert moved_m < 2.0 and v.state.mission_current == seq  # holding, not flying on
+        await v.action.resume()
+        await v.wait_for(lambda s: s.mission_current > seq, 30, "mission continued")
+        await v.action.land()
+        report = await v.wait_landed(timeout=60, disarmed=True)
+        await stream.aclose()  # type: ignore[attr-defined]
+    assert not report.mission_finished
+    assert any(isinstance(e, ModeChanged) and e.new_mode == "LAND" for e in v.event_log)
+    assert any(isinstance(e, Landed) for e in v.event_log)
