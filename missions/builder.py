@@ -17,6 +17,7 @@ from missions.fence import MAX_FENCE_VERTICES, fence_items, rally_items
 from missions.items import (
     MAV_CMD_DO_CHANGE_SPEED,
     MAV_CMD_DO_SET_CAM_TRIGG_DIST,
+    MAV_CMD_IMAGE_START_CAPTURE,
     MAV_CMD_NAV_WAYPOINT,
     MAV_FRAME_MISSION,
     MissionItem,
@@ -86,6 +87,13 @@ def trigger_item(distance_m: float) -> MissionItem:
     """DO_SET_CAM_TRIGG_DIST: distance > 0 starts, 0 stops; both also shoot once now."""
     return make_item(
         MAV_CMD_DO_SET_CAM_TRIGG_DIST, params=(distance_m, 0.0, 1.0, 0.0), frame=MAV_FRAME_MISSION
+    )
+
+
+def capture_item() -> MissionItem:
+    """MAV_CMD_IMAGE_START_CAPTURE: one image now (param3 = 1 image, interval 0)."""
+    return make_item(
+        MAV_CMD_IMAGE_START_CAPTURE, params=(0.0, 0.0, 1.0, 0.0), frame=MAV_FRAME_MISSION
     )
 
 

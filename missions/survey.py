@@ -25,6 +25,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from missions.builder import (
     PathBuilder,
     RouteSet,
+    capture_item,
     check_altitude,
     finish_plan,
     speed_item,
@@ -422,8 +423,13 @@ def build_survey(
     profile: VehicleProfile,
     enforce_endurance: bool = True,
     pattern: str = "survey",
+    capture: str = "distance",
 ) -> MissionPlan:
-    """Mission for a run of consecutive legs: launch -> legs (trigger on/off) -> launch."""
+    """Mission for a run of consecutive legs: launch -> legs -> launch. capture "distance":
+    distance trigger on at each leg start and off at its end; "waypoint": a waypoint every
+    trigger distance along each leg (ends included) with one IMAGE_START_CAPTURE at each."""
+    if capture not in ("distance", "waypoint"):
+        raise PlanError(f"capture={capture!r} must be 'distance' or 'waypoint'")
     routes = lay.routes
     home = routes.entry_point((0.0, 0.0))
     idx = list(legs)
@@ -439,13 +445,20 @@ def build_survey(
         if n == len(idx):
             break
         leg = lay.legs[idx[n]]
-        pb.waypoint(_pt(leg.start))
-        pb.command(trigger_item(lay.trigger_m))
-        pb.waypoint(_pt(leg.end), force=True)
-        pb.command(trigger_item(0.0))
+        if capture == "distance":
+            pb.waypoint(_pt(leg.start))
+            pb.command(trigger_item(lay.trigger_m))
+            pb.waypoint(_pt(leg.end), force=True)
+            pb.command(trigger_item(0.0))
+            n_int = math.floor(leg.length / lay.trigger_m + 1e-9)
+            photos += 1 + n_int + (1 if leg.length - n_int * lay.trigger_m > 1e-6 else 0)
+        else:
+            k = max(1, math.ceil(leg.length / lay.trigger_m - 1e-9))
+            for t in np.linspace(0.0, 1.0, k + 1):
+                pb.waypoint(_pt(leg.start + t * (leg.end - leg.start)), force=True)
+                pb.command(capture_item())
+            photos += k + 1
         pb.waypoint(_pt(lay.ext_end[idx[n]]))
-        n_int = math.floor(leg.length / lay.trigger_m + 1e-9)
-        photos += 1 + n_int + (1 if leg.length - n_int * lay.trigger_m > 1e-6 else 0)
     coverage = _footprint_coverage([lay.legs[i] for i in idx], lay.area, lay.width_m, lay.height_m)
     return finish_plan(
         site,
@@ -475,6 +488,7 @@ def plan_survey(
     turnaround_m: float = 0.0,
     profile: VehicleProfile | None = None,
     enforce_endurance: bool = True,
+    capture: str = "distance",
 ) -> MissionPlan:
     """Plan a lawn-mower survey of the site; raises PlanError naming a bad parameter."""
     profile = profile or VehicleProfile.for_kind("copter")
@@ -491,7 +505,14 @@ def plan_survey(
         profile,
     )
     return build_survey(
-        site, lay, range(len(lay.legs)), altitude_agl_m, speed_m_s, profile, enforce_endurance
+        site,
+        lay,
+        range(len(lay.legs)),
+        altitude_agl_m,
+        speed_m_s,
+        profile,
+        enforce_endurance,
+        capture=capture,
     )
 
 

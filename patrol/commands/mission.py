@@ -65,7 +65,7 @@ def _plans(
         }
         if vehicles > 1:
             return split.split_survey(site, CameraModel.default(), vehicles, **kw)
-        return [survey.plan_survey(site, CameraModel.default(), **kw)]
+        return [survey.plan_survey(site, CameraModel.default(), capture=opts["capture"], **kw)]
     if vehicles > 1:
         fail(f"--vehicles {vehicles}: only a survey can be split among vehicles")
     if pattern is Pattern.perimeter:
@@ -121,6 +121,9 @@ def plan(
     target: str | None = typer.Option(None, "--target", help="Point pattern: LON,LAT."),
     orbit: float = typer.Option(0.0, "--orbit", help="Point pattern: orbit radius m (0 hover)."),
     hold: float = typer.Option(10.0, "--hold", help="Seconds to hover at a point/checkpoint."),
+    capture: str = typer.Option(
+        "distance", "--capture", help="Survey photos: distance (trigger) or waypoint."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Plan a mission, check it independently, and optionally write it to a file."""
@@ -128,7 +131,7 @@ def plan(
     opts = {
         "angle": angle, "front_overlap": front_overlap, "side_overlap": side_overlap,
         "margin": margin, "inset": inset, "speed": speed, "target": target, "orbit": orbit,
-        "hold": hold,
+        "hold": hold, "capture": capture,
     }  # fmt: skip
     try:
         plans = _plans(s, pattern, vehicle, altitude, vehicles, opts)

@@ -129,3 +129,25 @@ def test_endurance_refusal_says_by_how_much() -> None:
     site = site_from_geojson(site_geojson(rect(0, 0, 3000, 3000), launch=(10, 10)))
     with pytest.raises(PlanError, match=r"exceeds the copter's usable endurance 20.0 min .* by"):
         plan_survey(site, CAM, altitude_agl_m=60)
+
+
+def test_per_waypoint_capture_and_turnaround(u_site: dict[str, Any]) -> None:
+    from missions.items import MAV_CMD_IMAGE_START_CAPTURE
+
+    site = site_from_geojson(u_site)
+    dist = plan_survey(site, CAM, altitude_agl_m=60, angle_deg=90.0)
+    wp = plan_survey(site, CAM, altitude_agl_m=60, angle_deg=90.0, capture="waypoint")
+    assert wp.check is not None and wp.check.ok
+    shots = [k for k, it in enumerate(wp.items) if it.command == MAV_CMD_IMAGE_START_CAPTURE]
+    assert len(shots) == wp.estimates.photos
+    # Every capture follows a waypoint, and consecutive shots on a leg are <= trigger apart.
+    assert all(wp.items[k - 1].command == MAV_CMD_NAV_WAYPOINT for k in shots)
+    assert not any(it.command == MAV_CMD_DO_SET_CAM_TRIGG_DIST for it in wp.items)
+    assert abs(wp.estimates.distance_m - dist.estimates.distance_m) < 1.0
+    with pytest.raises(PlanError, match="capture='video'"):
+        plan_survey(site, CAM, capture="video")
+    # Turnaround extension: legs run on past the photo section, still inside the area.
+    ext = plan_survey(site, CAM, altitude_agl_m=60, angle_deg=90.0, turnaround_m=2.0)
+    assert ext.check is not None and ext.check.ok
+    assert ext.estimates.waypoints > dist.estimates.waypoints
+    assert ext.estimates.photos == dist.estimates.photos
