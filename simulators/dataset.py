@@ -185,8 +185,27 @@ def _sample_pose(
         u = float(rng.uniform(0.15, 0.85)) * w
         v = float(rng.uniform(0.25 if oblique else 0.15, 0.85)) * h
     else:
+        # Ground with no violation in view if possible: the candidate farthest from all of
+        # them (violations are dense in small sites, so a few tries, keep the best).
         xmin, ymin, xmax, ymax = world.keep_in_local.bounds
-        tx, ty = float(rng.uniform(xmin, xmax)), float(rng.uniform(ymin, ymax))
+        centres = np.array([[o.x_m, o.y_m] for o in world.violations]).reshape(-1, 2)
+        half_diag = (
+            alt
+            * math.hypot(cam_model.sensor_width_mm, cam_model.sensor_height_mm)
+            / (2 * cam_model.focal_length_mm)
+        )
+        best, best_d = (0.0, 0.0), -1.0
+        for _ in range(25):
+            px, py = (
+                float(rng.uniform(xmin - 40, xmax + 40)),
+                float(rng.uniform(ymin - 40, ymax + 40)),
+            )
+            d = float(np.min(np.hypot(centres[:, 0] - px, centres[:, 1] - py), initial=1e9))
+            if d > best_d:
+                best, best_d = (px, py), d
+            if d > half_diag + 25.0:
+                break
+        tx, ty = best
         u, v = w / 2, h / 2
     ray = rot @ np.linalg.inv(k) @ np.array([u, v, 1.0])
     t = alt / ray[2]
@@ -348,6 +367,11 @@ def generate_dataset(
                 camera = SyntheticCamera(world, cam_model, seed=sd * 10 + split_no)
                 rng = np.random.default_rng([sd, split_no, 77])
                 start = datetime(2026, 5, 1, 2, 0, tzinfo=UTC) + timedelta(days=sd % 200)
+                # Hard negatives: distractors and the greenhouse tunnels of the scenery.
+                lookalikes = [
+                    *world.distractors,
+                    *(o for o in world.scenery if o.class_name == "greenhouse"),
+                ]
                 by_class: dict[str, list[PlantedObject]] = {}
                 for o in world.violations:
                     by_class.setdefault(o.class_name, []).append(o)
@@ -356,8 +380,8 @@ def generate_dataset(
                     target: PlantedObject | None
                     if r < empty_fraction or not by_class:
                         target = None
-                    elif r < empty_fraction + distractor_fraction and world.distractors:
-                        target = world.distractors[int(rng.integers(len(world.distractors)))]
+                    elif r < empty_fraction + distractor_fraction and lookalikes:
+                        target = lookalikes[int(rng.integers(len(lookalikes)))]
                     else:
                         cls = sorted(by_class)[int(rng.integers(len(by_class)))]
                         target = by_class[cls][int(rng.integers(len(by_class[cls])))]
