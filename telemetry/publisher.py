@@ -72,6 +72,7 @@ class EvidencePublisher:
         tls_cert: str | Path | None = None,
         tls_key: str | Path | None = None,
         keepalive_s: int = 15,
+        mqtt_version: int = 5,
         session_expiry_s: int = 7 * 24 * 3600,
         inflight: int = 200,
         backlog_warning: int = 10_000,
@@ -84,6 +85,11 @@ class EvidencePublisher:
         self.site_id, self.vehicle_id = site_id, vehicle_id
         self.session_expiry_s = session_expiry_s
         self.keepalive_s = keepalive_s
+        if mqtt_version not in (4, 5):
+            raise ValueError(
+                f"mqtt_version {mqtt_version} is not supported; use 5 (MQTT 5) or 4 (3.1.1)"
+            )
+        self.mqtt_version = mqtt_version
         self.inflight = inflight
         self.backlog_warning = backlog_warning
         self.retry_after_s = retry_after_s
@@ -105,7 +111,9 @@ class EvidencePublisher:
         client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            protocol=mqtt.MQTTv5,
+            protocol=mqtt.MQTTv5 if mqtt_version == 5 else mqtt.MQTTv311,
+            # MQTT 3.1.1 has no clean start/expiry: a persistent session is clean_session off.
+            clean_session=None if mqtt_version == 5 else False,
         )
         client.max_inflight_messages_set(inflight)
         client.max_queued_messages_set(0)
@@ -138,11 +146,18 @@ class EvidencePublisher:
         """Connect (in the background; the broker may be down) and start publishing."""
         if self._thread is not None:
             raise PublisherError(f"publisher {self.client_id} is already started")
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.session_expiry_s
-        self._client.connect_async(
-            self.host, self.port, keepalive=self.keepalive_s, clean_start=False, properties=props
-        )
+        if self.mqtt_version == 5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.session_expiry_s
+            self._client.connect_async(
+                self.host,
+                self.port,
+                keepalive=self.keepalive_s,
+                clean_start=False,
+                properties=props,
+            )
+        else:
+            self._client.connect_async(self.host, self.port, keepalive=self.keepalive_s)
         self._client.loop_start()
         self._thread = threading.Thread(
             target=self._pump, name=f"publisher-{self.client_id}", daemon=True

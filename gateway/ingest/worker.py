@@ -89,6 +89,7 @@ class IngestWorker:
         attach: bool = True,
         metrics: IngestMetrics | None = None,
         keepalive_s: int = 15,
+        mqtt_version: int = 5,
     ) -> None:
         self.host, self.port, self.client_id = host, port, client_id
         self.sessions = session_factory
@@ -106,6 +107,11 @@ class IngestWorker:
         self.batch_max = batch_max
         self.media_wait_s = media_wait_s
         self.keepalive_s = keepalive_s
+        if mqtt_version not in (4, 5):
+            raise ValueError(
+                f"mqtt_version {mqtt_version} is not supported; use 5 (MQTT 5) or 4 (3.1.1)"
+            )
+        self.mqtt_version = mqtt_version
         self._queue: queue.Queue[_Item] = queue.Queue()
         self._waiting: list[_Item] = []
         self._gen = 0
@@ -118,7 +124,9 @@ class IngestWorker:
         client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            protocol=mqtt.MQTTv5,
+            protocol=mqtt.MQTTv5 if mqtt_version == 5 else mqtt.MQTTv311,
+            # MQTT 3.1.1 has no clean start/expiry: a persistent session is clean_session off.
+            clean_session=None if mqtt_version == 5 else False,
             manual_ack=True,
         )
         client.reconnect_delay_set(min_delay=1, max_delay=5)
@@ -156,12 +164,19 @@ class IngestWorker:
         """
         if self._thread is not None:
             raise IngestError(f"ingest worker {self.client_id} is already started")
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.session_expiry_s
-        props.ReceiveMaximum = self.receive_maximum
-        self._client.connect_async(
-            self.host, self.port, keepalive=self.keepalive_s, clean_start=False, properties=props
-        )
+        if self.mqtt_version == 5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.session_expiry_s
+            props.ReceiveMaximum = self.receive_maximum
+            self._client.connect_async(
+                self.host,
+                self.port,
+                keepalive=self.keepalive_s,
+                clean_start=False,
+                properties=props,
+            )
+        else:
+            self._client.connect_async(self.host, self.port, keepalive=self.keepalive_s)
         self._client.loop_start()
         self._thread = threading.Thread(
             target=self._run, name=f"ingest-{self.client_id}", daemon=True
@@ -217,7 +232,10 @@ class IngestWorker:
             return
         # Messages of an earlier connection must not be acked on this one (ids may clash).
         self._gen += 1
-        client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.subscriptions])
+        if self.mqtt_version == 5:
+            client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.subscriptions])
+        else:
+            client.subscribe([(f, 1) for f in self.subscriptions])
 
     def _on_subscribe(
         self,

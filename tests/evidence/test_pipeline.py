@@ -137,3 +137,24 @@ def test_evidence_before_its_media_waits_bounded(
         raw.loop_stop()
         ingest.stop()
     assert ingest.backlog == 0
+
+
+def test_mqtt_311_brokers_work_too(
+    tmp_path: Path, broker: MosquittoProcess, sessions: Sessions, device_key: DeviceKey, item: Item
+) -> None:
+    """The embedded fallback broker of `patrol demo` speaks only MQTT 3.1.1."""
+    ingest = IngestWorker(
+        "127.0.0.1", broker.port, sessions, tmp_path / "media", "gw-v4", mqtt_version=4
+    )
+    ingest.start(timeout=10)
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    pub = EvidencePublisher(outbox, "127.0.0.1", broker.port, "uav-1-v4", mqtt_version=4)
+    pub.start()
+    try:
+        pub.submit_many([item(device_key, seq) for seq in range(5)])
+        pub.flush(timeout=20)
+        assert wait_for(lambda: evidence_count(sessions) == 5, 20)
+    finally:
+        pub.stop()
+        ingest.stop()
+        outbox.close()
