@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, cast
 
 from sqlalchemy import Table, event, insert, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from cases.audit import merkle
 from cases.audit.canonical import canonical_json, entry_json
@@ -64,6 +65,19 @@ def _lock_state(session: Session) -> tuple[int, list[bytes]]:
     return int(row.size), split_peaks(bytes(row.peaks))
 
 
+@dataclass
+class _Savepoint:
+    """The writer's state when a savepoint began, and what it wrote since."""
+
+    transaction: SessionTransaction
+    size: int | None
+    peaks: list[bytes]
+    pending_rows: int
+    pending_nodes: int
+    written_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    written_nodes: list[tuple[int, int, bytes]] = field(default_factory=list)
+
+
 class AuditWriter:
     """Batches appends to the audit log inside the caller's transaction.
 
@@ -83,6 +97,8 @@ class AuditWriter:
         self._node_rows: list[tuple[int, int, bytes]] = []
         self._sqlite = False
         self._open = False
+        self._marks: list[_Savepoint] = []
+        self._ended: _Savepoint | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -107,18 +123,25 @@ class AuditWriter:
         if self.session.info.get(_WRITER_KEY) is not None:
             raise AuditError("an AuditWriter is already open on this session: use that one")
         self.session.info[_WRITER_KEY] = self
-        event.listen(self.session, "before_commit", self._before_commit)
-        event.listen(self.session, "after_commit", self._forget)
-        event.listen(self.session, "after_rollback", self._discard)
+        for name, fn in self._listeners():
+            event.listen(self.session, name, fn)
         self._open = True
+
+    def _listeners(self) -> list[tuple[str, Any]]:
+        return [
+            ("before_commit", self._before_commit),
+            ("after_commit", self._forget),
+            ("after_soft_rollback", self._rolled_back),
+            ("after_transaction_create", self._transaction_created),
+            ("after_transaction_end", self._transaction_ended),
+        ]
 
     def close(self) -> None:
         """Unregister from the session (unflushed rows are dropped: call flush first)."""
         if not self._open:
             return
-        event.remove(self.session, "before_commit", self._before_commit)
-        event.remove(self.session, "after_commit", self._forget)
-        event.remove(self.session, "after_rollback", self._discard)
+        for name, fn in self._listeners():
+            event.remove(self.session, name, fn)
         self.session.info.pop(_WRITER_KEY, None)
         self._open = False
         self._discard(self.session)
@@ -130,11 +153,52 @@ class AuditWriter:
         # Another process may append once our transaction ends: re-read state next time.
         self._size = None
         self._peaks = []
+        self._marks.clear()
+        self._ended = None
 
     def _discard(self, _session: Session) -> None:
         self._rows.clear()
         self._node_rows.clear()
         self._forget(_session)
+
+    # A savepoint rolled back must take back exactly the entries appended inside it, and
+    # must not lose the ones appended before it, even if a flush inside the savepoint wrote
+    # (and the rollback then erased) them. Each open savepoint keeps the writer's state at
+    # its start and every row written since; a rollback restores both.
+
+    def _transaction_created(self, _session: Session, transaction: SessionTransaction) -> None:
+        if transaction.nested:
+            self._marks.append(
+                _Savepoint(
+                    transaction,
+                    self._size,
+                    list(self._peaks),
+                    len(self._rows),
+                    len(self._node_rows),
+                )
+            )
+
+    def _transaction_ended(self, _session: Session, transaction: SessionTransaction) -> None:
+        # SQLAlchemy ends the savepoint before it reports the rollback, so keep the mark
+        # at hand; if no rollback follows it was released and its writes already count
+        # for the enclosing savepoints.
+        if self._marks and self._marks[-1].transaction is transaction:
+            self._ended = self._marks.pop()
+
+    def _rolled_back(self, session: Session, previous: SessionTransaction) -> None:
+        if not previous.nested:
+            if previous.parent is None:
+                self._discard(session)
+            return
+        mark = self._ended
+        if mark is None or mark.transaction is not previous:
+            return
+        self._ended = None
+        rows = mark.written_rows + self._rows
+        nodes = mark.written_nodes + self._node_rows
+        self._rows = rows[: mark.pending_rows]
+        self._node_rows = nodes[: mark.pending_nodes]
+        self._size, self._peaks = mark.size, list(mark.peaks)
 
     # -- appending ---------------------------------------------------------------------
 
@@ -181,15 +245,15 @@ class AuditWriter:
         conn = session.connection()
         # Straight to the driver's executemany: per-row SQLAlchemy parameter processing
         # would cost more than everything else an append does.
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         conn.exec_driver_sql(
             "INSERT INTO audit_entries (id, time, actor, action, subject, payload, "
-            f"payload_sha256, entry, leaf_hash) VALUES ({', '.join([mark] * 9)})",
+            f"payload_sha256, entry, leaf_hash) VALUES ({', '.join([ph] * 9)})",
             self._rows,
         )
         if self._node_rows:
             conn.exec_driver_sql(
-                f"INSERT INTO audit_nodes (level, idx, hash) VALUES ({mark}, {mark}, {mark})",
+                f"INSERT INTO audit_nodes (level, idx, hash) VALUES ({ph}, {ph}, {ph})",
                 self._node_rows,
             )
         session.execute(
@@ -197,8 +261,11 @@ class AuditWriter:
             .where(_state.c.id == STATE_ID)
             .values(size=self._size, peaks=b"".join(self._peaks), updated_at=datetime.now(UTC))
         )
-        self._rows.clear()
-        self._node_rows.clear()
+        for savepoint in self._marks:
+            savepoint.written_rows.extend(self._rows)
+            savepoint.written_nodes.extend(self._node_rows)
+        self._rows = []
+        self._node_rows = []
 
     @property
     def size(self) -> int | None:

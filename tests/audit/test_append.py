@@ -143,3 +143,26 @@ def test_concurrent_appenders_never_collide(
         assert audit.count(s) == 40
         report = audit.verify(s)
         assert report.ok, report.message
+
+
+def test_savepoint_rollback_takes_back_only_its_own_entries(session: Session) -> None:
+    """Ingest redoes a bad batch message by message in savepoints: entries must follow."""
+    with audit.AuditWriter(session, batch_size=3) as writer:
+        writer.append("system:gw", "kept", "ev:0", {})
+        savepoint = session.begin_nested()
+        for i in range(1, 5):  # the 3rd append flushes inside the savepoint
+            writer.append("system:gw", "undone", f"ev:{i}", {})
+        savepoint.rollback()
+        with session.begin_nested():
+            writer.append("system:gw", "kept", "ev:5", {})
+            inner = session.begin_nested()
+            writer.append("system:gw", "undone", "ev:6", {})
+            inner.rollback()
+        writer.append("system:gw", "kept", "ev:7", {})
+    session.commit()
+    rows = session.execute(
+        select(audit.AuditEntry.id, audit.AuditEntry.subject).order_by(audit.AuditEntry.id)
+    ).all()
+    assert [tuple(r) for r in rows] == [(0, "ev:0"), (1, "ev:5"), (2, "ev:7")]
+    report = audit.verify(session)
+    assert report.ok, report.message
