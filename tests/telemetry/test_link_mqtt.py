@@ -127,3 +127,77 @@ async def test_unreachable_broker_is_a_clear_error() -> None:
         async with Vehicle.connect(peer.url, timeout=5) as v:
             with pytest.raises(ConnectionFailedError, match=r"127\.0\.0\.1:1\b"):
                 await MqttBridge(v, site_id="s", vehicle_id="v", host="127.0.0.1", port=1).start()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _mosquitto(port: int, tmp: Any) -> Any:
+    import subprocess
+    import time
+
+    conf = tmp / f"mosquitto-{port}.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    proc = subprocess.Popen(
+        ["/usr/sbin/mosquitto", "-c", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    import socket
+
+    for _ in range(100):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("mosquitto did not start")
+
+
+async def test_bridge_comes_back_after_broker_restart(tmp_path: Any) -> None:
+    port = _free_port()
+    broker = _mosquitto(port, tmp_path)
+    try:
+        with FakeAutopilot(PeerScript()) as peer:
+            async with Vehicle.connect(peer.url, timeout=5) as v:
+                bridge = MqttBridge(
+                    v,
+                    site_id="restart",
+                    vehicle_id="uav-1",
+                    host="127.0.0.1",
+                    port=port,
+                    telemetry_hz=10.0,
+                )
+                async with bridge:
+                    await asyncio.sleep(0.3)
+                    before = bridge.published["status"]
+                    broker.terminate()
+                    broker.wait(5)
+                    broker = _mosquitto(port, tmp_path)
+                    # paho reconnects by itself; we announce "online" again on reconnect.
+                    for _ in range(100):
+                        if bridge.published["status"] > before:
+                            break
+                        await asyncio.sleep(0.05)
+                    assert bridge.published["status"] > before
+                    got: list[tuple[str, bytes]] = []
+                    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+                    sub.on_message = lambda c, u, m: got.append((m.topic, m.payload))
+                    sub.connect("127.0.0.1", port)
+                    sub.subscribe("fieldpatrol/v1/restart/uav-1/#")
+                    sub.loop_start()
+                    await asyncio.sleep(0.6)
+                    sub.loop_stop()
+                    sub.disconnect()
+        statuses = [StatusMessage.model_validate_json(p) for t, p in got if t.endswith("/status")]
+        telemetry = [p for t, p in got if t.endswith("/telemetry")]
+        assert statuses and statuses[-1].online  # the retained status says online again
+        assert len(telemetry) >= 2  # and telemetry flows again
+    finally:
+        broker.kill()
+        broker.wait(5)
