@@ -242,7 +242,7 @@ async def test_link_drop_mid_flight_reconnects_and_records_gap(backend: Backend)
     lost = [e for e in v.event_log if isinstance(e, LinkLost)]
     regained = [e for e in v.event_log if isinstance(e, LinkRegained)]
     assert len(lost) == 1 and len(regained) == 1
-    assert 1.2 <= regained[0].gap_s <= 4.0
+    assert 1.2 <= regained[0].gap_s <= 8.0  # 1.5 s cut; the simulator may lag under load
     assert v.state.gaps[0].gap_s == regained[0].gap_s
     assert report.mission_finished
 
