@@ -48,11 +48,38 @@ class RouteSet:
                 f"margin_m={margin_m}: nothing is left to fly after the exclusion zones and the "
                 "safety margin; lower margin_m or enlarge the keep-in area"
             )
+        self.warnings: list[str] = []
+        #: Everything that should be flown, reachable or not (coverage is measured on it).
+        self.full_area = area
+        area = self._reachable(site, area)
         inset = min(0.5, max(margin_m * 0.1, 0.05))
         self.area = area
         self.primary = Router(area, inset)
         self._site, self._margin, self._inset = site, margin_m, inset
         self._fallbacks: list[Router] | None = None
+
+    def _reachable(self, site: Site, area: Polygon | MultiPolygon) -> Polygon | MultiPolygon:
+        """Only the part of the area connected to the launch point inside keep-in minus
+        exclusions: a vehicle cannot legally get anywhere else."""
+        import shapely
+        from shapely.geometry import Point
+
+        parts = list(shapely.get_parts(site.local_allowed))
+        if len(parts) <= 1:
+            return area
+        launch = Point(0.0, 0.0)
+        home = min(parts, key=lambda p: p.distance(launch))
+        kept = area.intersection(home)
+        lost = area.area - kept.area
+        if lost > 1.0:
+            self.warnings.append(
+                f"{lost:.0f} m² of the area is cut off from the launch point by exclusion zones "
+                "and is not planned; give it its own site with its own launch point"
+            )
+        polys = [g for g in shapely.get_parts(kept) if isinstance(g, Polygon) and g.area > 1e-6]
+        if not polys:
+            raise PlanError("site: nothing reachable from the launch point is left to fly")
+        return polys[0] if len(polys) == 1 else MultiPolygon(polys)
 
     @property
     def routers(self) -> list[Router]:

@@ -73,6 +73,7 @@ def plan_perimeter(
     if not (0.5 <= inset_m <= 500.0):
         raise PlanError(f"inset_m={inset_m} must be between 0.5 and 500 m")
     routes = RouteSet(site, inset_m)
+    warnings = list(routes.warnings)
     width = _view_width(vehicle, alt, camera)
     if trigger_distance_m is None:
         if vehicle == "rover":
@@ -115,6 +116,7 @@ def plan_perimeter(
         coverage_pct=coverage,
         trigger_distance_m=trigger_distance_m,
         enforce_endurance=enforce_endurance,
+        warnings=warnings,
     )
 
 
@@ -212,7 +214,7 @@ def plan_checkpoints(
     if not (0.0 <= hold_s <= 600.0):
         raise PlanError(f"hold_s={hold_s} must be between 0 and 600 s")
     routes = RouteSet(site, margin_m)
-    warnings: list[str] = []
+    warnings: list[str] = list(routes.warnings)
     home = routes.entry_point((0.0, 0.0))
     pts = [home] + [_standoff(site, routes, n, lon, lat, warnings) for n, lon, lat in checkpoints]
     m = len(pts)
@@ -270,7 +272,7 @@ def plan_point(
     if orbit_radius_m > 0 and vehicle == "rover":
         raise PlanError("orbit_radius_m: a rover cannot orbit; use 0 (stop and photograph)")
     routes = RouteSet(site, margin_m)
-    warnings: list[str] = []
+    warnings: list[str] = list(routes.warnings)
     home = routes.entry_point((0.0, 0.0))
     centre = _standoff(site, routes, name, target[0], target[1], warnings)
     pb = PathBuilder(alt)

@@ -366,10 +366,11 @@ def layout_survey(
     spacing = width * (1.0 - side_overlap)
     trigger = height * (1.0 - front_overlap)
     routes = RouteSet(site, margin_m)
-    area = routes.area
+    area, full_area = routes.area, routes.full_area
     if turnaround_m > 0 and margin_m > 0:
         # Turnaround extensions may use half of the margin band, and so may the turns.
         routes = RouteSet(site, margin_m, first=allowed_area(site, margin_m * 0.5))
+        routes.area, routes.full_area = area, full_area  # legs come from the full margin
     if angle_deg is None:
         angle_deg = choose_angle(area, spacing, speed_m_s * profile.turn_s)
     elif not math.isfinite(angle_deg):
@@ -459,7 +460,8 @@ def build_survey(
                 pb.command(capture_item())
             photos += k + 1
         pb.waypoint(_pt(lay.ext_end[idx[n]]))
-    coverage = _footprint_coverage([lay.legs[i] for i in idx], lay.area, lay.width_m, lay.height_m)
+    legs_flown = [lay.legs[i] for i in idx]
+    coverage = _footprint_coverage(legs_flown, routes.full_area, lay.width_m, lay.height_m)
     return finish_plan(
         site,
         pb,
@@ -473,6 +475,7 @@ def build_survey(
         angle_deg=lay.angle_deg,
         line_spacing_m=lay.spacing_m,
         enforce_endurance=enforce_endurance,
+        warnings=routes.warnings,
     )
 
 

@@ -151,3 +151,14 @@ def test_per_waypoint_capture_and_turnaround(u_site: dict[str, Any]) -> None:
     assert ext.check is not None and ext.check.ok
     assert ext.estimates.waypoints > dist.estimates.waypoints
     assert ext.estimates.photos == dist.estimates.photos
+
+
+def test_area_cut_off_from_launch_is_reported() -> None:
+    # A wall-to-wall exclusion splits the site: the far half cannot be reached legally.
+    site = site_from_geojson(
+        site_geojson(rect(0, 0, 600, 300), [rect(280, -10, 320, 310)], launch=(20, 20))
+    )
+    plan = plan_survey(site, CAM, altitude_agl_m=50)
+    assert plan.check is not None and plan.check.ok
+    assert any("cut off from the launch point" in w for w in plan.warnings)
+    assert 40.0 < plan.estimates.coverage_pct < 60.0  # honest: about half is flown
