@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -80,3 +81,34 @@ async def test_serial_line() -> None:
             assert v.sysid == 7
             await v.action.set_mode("LOITER")
             assert radio.mode == 5 and v.state.mode == "LOITER"
+
+
+async def test_message_rates_follow_set_message_interval() -> None:
+    from simulators.vehicle import SimulatorServer
+
+    async def count(v: Vehicle, seconds: float) -> int:
+        n = 0
+        stream = v.telemetry.attitude()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        try:
+            while (left := end - loop.time()) > 0:
+                try:
+                    await asyncio.wait_for(anext(stream), left)
+                except TimeoutError:
+                    break
+                n += 1
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+        return n
+
+    with SimulatorServer(kind="copter", speedup=1.0) as sim:
+        async with Vehicle.connect(sim.url, timeout=10) as v:
+            await v.telemetry.set_rate("ATTITUDE", 25)
+            await asyncio.sleep(0.2)
+            fast = await count(v, 1.0)
+            await v.telemetry.set_rate("ATTITUDE", 2)
+            await asyncio.sleep(0.6)
+            slow = await count(v, 1.0)
+    assert 18 <= fast <= 30, fast
+    assert slow <= 4, slow
