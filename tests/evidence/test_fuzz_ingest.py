@@ -24,7 +24,7 @@ CODES = {
 }  # fmt: skip
 EVIDENCE_TOPIC = "fieldpatrol/v1/site-1/uav-1/evidence"
 FUZZ = settings(
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

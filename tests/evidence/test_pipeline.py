@@ -50,12 +50,12 @@ def test_items_reach_the_case_record_exactly_once(
     )  # fmt: skip
     pub.start()
     try:
-        items = [item(device_key, seq) for seq in range(100)]
+        items = [item(device_key, seq) for seq in range(60)]
         for msg, media in items:
             pub.submit(msg, media)
         pub.flush(timeout=20)
         assert outbox.count() == 0
-        assert wait_for(lambda: evidence_count(sessions) == 100, 30)
+        assert wait_for(lambda: evidence_count(sessions) == 60, 30)
     finally:
         pub.stop()
         ingest.stop()
@@ -68,7 +68,7 @@ def test_items_reach_the_case_record_exactly_once(
         assert session.scalar(select(func.count()).select_from(DeadLetter)) == 0
         assert audit.verify(session).ok
     assert all(store.verify(sha) for _, media in items for sha in media)
-    assert ingest.metrics.counts["stored"] == 100
+    assert ingest.metrics.counts["stored"] == 60
 
 
 def test_outbox_waits_for_broker_and_backlog_warning(

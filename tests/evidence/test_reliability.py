@@ -7,7 +7,7 @@ SIGKILLed and restarted, (d) the link is cut for LINK_CUT_S seconds. Afterwards 
 in the case record exactly once, every media blob verifies, there are no dead letters and
 the audit log verifies.
 
-ITEMS defaults to 500 (CI on 2 shared cores); set FIELDPATROL_RELIABILITY_ITEMS=10000 for
+ITEMS defaults to 200 (CI on 2 shared cores); set FIELDPATROL_RELIABILITY_ITEMS=10000 for
 the full run of the issue. FIELDPATROL_LINK_CUT_S (default 30) sets the cut.
 """
 
@@ -33,7 +33,7 @@ from gateway.ingest.broker import MosquittoProcess, free_port, write_plain_confi
 from gateway.media import MediaStore
 from telemetry.signing import DeviceKey
 
-ITEMS = int(os.environ.get("FIELDPATROL_RELIABILITY_ITEMS", "500"))
+ITEMS = int(os.environ.get("FIELDPATROL_RELIABILITY_ITEMS", "200"))
 LINK_CUT_S = float(os.environ.get("FIELDPATROL_LINK_CUT_S", "30"))
 EDGE = Path(__file__).with_name("edge_load.py")
 ROOT = Path(__file__).resolve().parents[2]
