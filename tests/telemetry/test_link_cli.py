@@ -26,16 +26,18 @@ from missions.items import (
 
 PATROL = str(Path(sys.executable).with_name("patrol"))
 HOME = (41.7003, 123.4005, 42.0)
+SITE = Path(__file__).resolve().parents[2] / "examples" / "sites" / "shenyang-hunhe.geojson"
+SITE_LAUNCH = (41.7039148, 123.4841951, 42.0)  # the example site's launch point
 
 
-def _mission_file(path: Path) -> Path:
-    lat, lon = HOME[0], HOME[1]
+def _mission_file(path: Path, home: tuple[float, float, float] = HOME) -> Path:
+    lat, lon = home[0], home[1]
     items = [
-        make_item(MAV_CMD_NAV_WAYPOINT, lon, lat, HOME[2], frame=MAV_FRAME_GLOBAL),
-        make_item(MAV_CMD_NAV_TAKEOFF, alt_m=20.0),
+        make_item(MAV_CMD_NAV_WAYPOINT, lon, lat, home[2], frame=MAV_FRAME_GLOBAL),
+        make_item(MAV_CMD_NAV_TAKEOFF, alt_m=30.0),
         make_item(MAV_CMD_DO_SET_CAM_TRIGG_DIST, params=(15.0, 0.0, 1.0, 0.0)),
-        make_item(MAV_CMD_NAV_WAYPOINT, lon, lat + 0.0005, 20.0),
-        make_item(MAV_CMD_NAV_WAYPOINT, lon + 0.0006, lat + 0.0005, 20.0),
+        make_item(MAV_CMD_NAV_WAYPOINT, lon, lat + 0.0005, 30.0),
+        make_item(MAV_CMD_NAV_WAYPOINT, lon + 0.0006, lat + 0.0005, 30.0),
         make_item(MAV_CMD_DO_SET_CAM_TRIGG_DIST, params=(0.0, 0.0, 0.0, 0.0)),
         make_item(MAV_CMD_NAV_RETURN_TO_LAUNCH),
     ]
@@ -56,13 +58,14 @@ def test_patrol_fly_completes_and_records_sortie(tmp_path: Path) -> None:
 
     from simulators.vehicle import SimulatorServer
 
-    mission = _mission_file(tmp_path / "patrol.waypoints")
+    mission = _mission_file(tmp_path / "patrol.waypoints", SITE_LAUNCH)
     home = tmp_path / "home"
     site_id = f"fly-{uuid.uuid4().hex[:8]}"
     collector = Collector(f"fieldpatrol/v1/{site_id}/#")
     try:
-        with SimulatorServer(kind="copter", home=HOME, speedup=150.0) as sim:
-            args = [str(mission), "--connect", sim.url, "--json", "--mqtt", "--site-id", site_id]
+        with SimulatorServer(kind="copter", home=SITE_LAUNCH, speedup=150.0) as sim:
+            args = [str(mission), "--connect", sim.url, "--json", "--site", str(SITE)]
+            args += ["--mqtt", "--site-id", site_id]
             proc = _run(args, home)
     finally:
         collector.close()
@@ -75,6 +78,8 @@ def test_patrol_fly_completes_and_records_sortie(tmp_path: Path) -> None:
     assert {e["sortie_id"] for e in events} == {out["sortie_id"]}
     assert json.loads(collector.of("status")[-1][1])["online"] is False
     assert out["completed"] and out["landed"] and out["disarmed"]
+    # The site supplied the fence (return point + keep-in + exclusions) and its rally point.
+    assert out["fence_items"] >= 4 and out["rally_items"] == 1
     assert out["waypoints_reached"] == out["waypoints_total"] == 4  # takeoff, 2 legs, RTL
     assert out["flight_time_s"] > 10
     assert out["photos"] >= 3
@@ -115,4 +120,7 @@ def test_patrol_fly_user_errors_are_one_line(
     assert res.exit_code == 1 and "no known scheme" in res.stderr
     res = runner.invoke(app, ["fly", str(tmp_path / "no.waypoints"), "--connect", "tcp:h:1"])
     assert res.exit_code == 1 and "does not exist" in res.stderr
+    res = runner.invoke(app, ["fly", mission, "--connect", "tcp:h:1", "--site", str(SITE)])
+    assert res.exit_code == 1 and "outside the keep-in area" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
     assert not list((home / "tlogs").glob("*.tlog"))
