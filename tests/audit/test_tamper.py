@@ -217,3 +217,28 @@ def test_old_proof_verifies_against_a_later_head(session: Session, log_key: audi
     with pytest.raises(ProofError, match="payload"):
         verify_proof(dict(proof, payload='{"i":3}'), log_key.public_key)
     assert latest_head(session) == later
+
+
+def test_changed_tree_node_is_reported_with_its_entries(
+    session: Session, log_key: audit.LogKey
+) -> None:
+    _fill(session, 11)
+    session.execute(
+        text("UPDATE audit_nodes SET hash = :h WHERE level = 1 AND idx = 2"), {"h": bytes(32)}
+    )
+    session.commit()
+    report = _bad(session, log_key)
+    # A stored node is not an entry: the report names the entries it covers.
+    assert report.first_bad_entry == 4
+    assert "tree node (1, 2) over entries 4..5" in report.message
+    # A proof that passes through that node no longer verifies against the true root.
+    entry = session.get(audit.AuditEntry, 6)
+    assert entry is not None
+    with pytest.raises(ProofError):
+        merkle.verify_inclusion(
+            6,
+            11,
+            merkle.leaf_hash(entry.entry.encode()),
+            audit.inclusion_proof(session, 6),
+            bytes.fromhex(report.root_hash),
+        )
