@@ -242,6 +242,71 @@ def baseline(tmp: Path, port: int, args: argparse.Namespace) -> float:
     return rate
 
 
+def cpu_breakdown(tmp: Path, n: int, media_bytes: int) -> dict[str, float]:
+    """CPU milliseconds per evidence item in the ingest, by part (independent of machine load).
+
+    Runs the ingest's Processor in this process on SQLite, batches of 200 messages, and
+    times (``time.process_time``) the parts that belong to the case record
+    (``store_evidence``, ``attach_to_case``) and the rest (parsing, signature, media, ...).
+    """
+    import gateway.ingest.processor as proc
+    from cases.audit import AuditWriter
+    from gateway.ingest.sqlite_tx import ensure_sqlite_transactions
+    from gateway.media import MediaStore
+    from telemetry.contract import topic_for
+
+    spent: dict[str, float] = {"store_evidence": 0.0, "attach_to_case": 0.0}
+    originals = {name: getattr(proc, name) for name in spent}
+
+    def timed(name: str) -> Any:
+        fn = originals[name]
+
+        def wrapper(*a: Any, **k: Any) -> Any:
+            t = time.process_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[name] += time.process_time() - t
+
+        return wrapper
+
+    url = f"sqlite:///{tmp / 'cpu.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    ensure_sqlite_transactions(engine)
+    sessions = session_factory(engine)
+    key = DeviceKey.generate()
+    with sessions() as s:
+        register_device(s, "uav-cpu", key.public_key_bytes())
+        s.commit()
+    msgs: list[tuple[str, bytes, bool]] = []
+    for i in range(n):
+        msg, media = make_item(key, "uav-cpu", i, "cpu", media_bytes)
+        for sha, blob in media.items():
+            msgs.append((topic_for("site-1", "uav-cpu", "media", sha256=sha), blob, False))
+        msgs.append((topic_for("site-1", "uav-cpu", "evidence"), msg.to_json(), False))
+    processor = proc.Processor(MediaStore(tmp / "media-cpu"))
+    for name in spent:
+        setattr(proc, name, timed(name))
+    try:
+        t0 = time.process_time()
+        for i in range(0, len(msgs), 200):
+            with sessions() as s, AuditWriter(s) as writer:
+                processor.process_batch(s, msgs[i : i + 200], writer=writer)
+                s.commit()
+        total = time.process_time() - t0
+    finally:
+        for name, fn in originals.items():
+            setattr(proc, name, fn)
+        engine.dispose()
+    per = {k: v / n * 1000.0 for k, v in spent.items()}
+    out = {f"cpu_ms_{k}": round(v, 2) for k, v in per.items()}
+    out["cpu_ms_total"] = round(total / n * 1000.0, 2)
+    out["cpu_ms_ingest_own"] = round(out["cpu_ms_total"] - sum(per.values()), 2)
+    out["cpu_bound_evidence_per_s_one_core"] = round(1000.0 / out["cpu_ms_total"], 1)
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--items", type=int, default=500)
@@ -265,6 +330,8 @@ def main() -> int:
         "time": datetime.now(UTC).isoformat(),
     }
     try:
+        result["sqlite_cpu_per_evidence"] = cpu_breakdown(tmp, 200, args.media_bytes)
+        log(f"[cpu] {result['sqlite_cpu_per_evidence']}")
         base = baseline(tmp, port, args)
         result["baseline_msgs_per_s"] = round(base, 1)
         result["baseline_items_per_s"] = round(base / 2, 1)
