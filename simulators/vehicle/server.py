@@ -37,7 +37,9 @@ GREETING = (
     M.MAVLINK_MSG_ID_EXTENDED_SYS_STATE,
 )
 # Catch up at most this many steps before looking at the sockets again.
-MAX_STEPS_PER_POLL = 40
+MAX_STEPS_PER_POLL = 100
+# Shortest sleep of the loop, wall-clock seconds (at ×20, 0.2 s of simulated time).
+WAKE_S = 0.01
 
 
 class SimulatorServer:
@@ -251,7 +253,11 @@ class SimulatorServer:
                 next_due = now
             self._run_calls()
             self._flush()
-            wait = max(0.0, next_due - time.monotonic())
+            # Wake at most every WAKE_S of wall clock (or at once for an incoming message):
+            # steps then run in small batches, and every socket call, which hands the GIL to
+            # any ground station thread in this process, is paid per batch, not per step.
+            wake = max(next_due, now + WAKE_S)
+            wait = max(0.0, wake - time.monotonic())
             for msg in transport.poll(min(wait, 0.05)):
                 self._handle(msg, time.monotonic())
             if transport.accepted:

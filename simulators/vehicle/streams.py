@@ -318,6 +318,7 @@ class StreamScheduler:
             mid: 1.0 / hz for mid, hz in DEFAULT_RATES.items() if hz > 0
         }
         self._next: dict[int, float] = dict.fromkeys(self.intervals, 0.0)
+        self._earliest = 0.0
 
     def set_interval(self, msg_id: int, interval_us: float) -> bool:
         """SET_MESSAGE_INTERVAL semantics: -1 off, 0 default, otherwise microseconds."""
@@ -338,6 +339,7 @@ class StreamScheduler:
             interval = max(interval_us / 1e6, 0.02)
         self.intervals[msg_id] = interval
         self._next.setdefault(msg_id, 0.0)
+        self._earliest = 0.0
         return True
 
     def interval_us(self, msg_id: int) -> int:
@@ -358,6 +360,8 @@ class StreamScheduler:
                     self.set_interval(mid, -1)
 
     def due(self, now: float) -> list[int]:
+        if now < self._earliest:
+            return []
         out = []
         for mid, nxt in self._next.items():
             if now >= nxt:
@@ -366,4 +370,5 @@ class StreamScheduler:
                 # Keep the phase; after a long pause do not send a burst to catch up.
                 nxt += interval
                 self._next[mid] = nxt if nxt > now else now + interval
+        self._earliest = min(self._next.values(), default=float("inf"))
         return out
