@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 from cases import journal
 from cases.art41 import review_evidence
 from cases.config import PENALTY_KINDS, ProcedureConfig
+from cases.disclosure import register_decision
 from cases.errors import CasesError, NotFoundError, ProcedureError
 from cases.models import Case, CaseDeadline, CaseEvidence, CaseStep, Party, User, utcnow
 from cases.workdays import WorkCalendar, legal_date
@@ -1052,6 +1053,19 @@ def _decide(ctx: StepContext) -> str:
         ("service", "APL Art. 61 (serve within 7 working days)", due, "working")
     )
     ctx.documents.append("decision")
+    if ctx.case.procedure == "general":
+        entry = register_decision(
+            ctx.session, ctx.case, ctx.day, "penalty", ctx.calendar, ctx.config
+        )
+        ctx.open_deadlines.append(
+            (
+                "disclosure",
+                "city plan 三(三)3: publish within 7 working days",
+                entry.due_on,
+                "working",
+            )
+        )
+        ctx.record["disclosure_due"] = entry.due_on.isoformat()
     return "decided"
 
 
