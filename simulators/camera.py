@@ -220,74 +220,22 @@ class SyntheticCamera:
         m = rot @ np.linalg.inv(self.k)  # pixel (u, v, 1) -> ray in NED
         rng = np.random.default_rng([self.seed, _pose_key(pose)])
 
-        # Sample rays around the border to find the ground window the frame can see.
-        us = np.linspace(0, w, 9)
-        vs = np.linspace(0, hh, 9)
-        border = np.array(
-            [(u, 0.0) for u in us]
-            + [(u, hh) for u in us]
-            + [(0.0, v) for v in vs]
-            + [(w, v) for v in vs]
-            + [(w / 2, hh / 2)]
-        )
-        d = m @ np.column_stack([border, np.ones(len(border))]).T
-        down = d[2]
-        horiz = np.hypot(d[0], d[1])
+        # Does the frame reach the horizon (or beyond the visibility range)?
         far = self.max_range_m
-        reach = np.where(down > 1e-9, h * horiz / np.maximum(down, 1e-9), np.inf)
-        reach = np.minimum(reach, far)
-        unit = np.where(horiz > 1e-12, 1.0 / np.maximum(horiz, 1e-12), 0.0)
-        gx = cx + d[1] * unit * reach
-        gy = cy + d[0] * unit * reach
-        sees_sky = bool(np.any(down <= h / far))
-        gx = np.append(gx, cx)
-        gy = np.append(gy, cy)
-
-        # Mip level: keep the crop modest and the texture no finer than ~the pixel footprint.
-        raster = self.world.raster
-        ext = max(gx.max() - gx.min(), gy.max() - gy.min())
-        near_gsd = h / max(self.k[0, 0], self.k[1, 1]) / max(float(np.max(down)) / 1.0, 1e-3)
-        level = 0
-        while level < 6 and (
-            ext / raster.pixel_size(level) > 4000 or near_gsd > 2.0 * raster.pixel_size(level)
-        ):
-            level += 1
-        s = raster.pixel_size(level)
-        pad = 2.0 * s + 0.5
-        r0f, c0f = raster.to_pixel(level, gx.min() - pad, gy.max() + pad)
-        r1f, c1f = raster.to_pixel(level, gx.max() + pad, gy.min() - pad)
-        r0, c0 = math.floor(r0f), math.floor(c0f)
-        r1, c1 = math.ceil(r1f), math.ceil(c1f)
-        # Only tiles under the frame's ground footprint are needed (plus a bilinear margin).
-        cols = (gx - raster.x0) / s
-        rows = (raster.y1 - gy) / s
-        hull = shapely.convex_hull(shapely.multipoints(np.column_stack([cols, rows])))
-        # The chords between border rays cut the arc at max range: pad by a few percent.
-        needed = hull.buffer(3.0 + (0.05 * far / s if sees_sky else 0.0))
-        crop = raster.crop(level, r0, c0, r1, c1, needed=needed)
-
-        # Homography: output pixel (u, v) -> crop (col, row), see the module docstring.
-        x_left = raster.x0 + c0 * s
-        y_top = raster.y1 - r0 * s
-        hom = np.vstack(
-            [
-                (h / s) * m[1] + ((cx - x_left) / s) * m[2],
-                -(h / s) * m[0] + ((y_top - cy) / s) * m[2],
-                m[2],
-            ]
-        )
+        corners = np.array([[0.0, 0.0, 1.0], [w, 0.0, 1.0], [0.0, hh, 1.0], [w, hh, 1.0]])
+        sees_sky = bool(np.any((m @ corners.T)[2] <= h / far))
         v_start = 0
+        min_down = h / (far * 1.5)
         if sees_sky:
             # Rows at or above the horizon cannot be expressed by Pillow's normalised
             # homography; start the warp below the horizon and fill the rest with sky.
-            v_h = _horizon_rows(m, w, hh, h / (far * 1.5))
+            v_h = _horizon_rows(m, w, hh, min_down)
             v_start = int(min(hh, max(0, math.ceil(v_h))))
-        image = np.empty((hh, w, 3), np.uint8)
+        image = np.zeros((hh, w, 3), np.uint8)
         if v_start < hh:
-            shift = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, v_start], [0.0, 0.0, 1.0]])
-            hs = hom @ shift
-            warped = _warp(crop, hs, (w, hh - v_start))
-            image[v_start:] = warped
+            bands = self._bands(m, h, v_start, min_down)
+            for band in bands:
+                self._render_band(image, band, m, (cx, cy), h, sees_sky, len(bands) == 1)
         sky = np.array([200, 212, 228], np.float32) * rng.uniform(0.9, 1.05)
         if v_start > 0:
             image[:v_start] = sky.astype(np.uint8)
@@ -301,6 +249,130 @@ class SyntheticCamera:
             jpeg_bytes = buf.getvalue()
             image = np.asarray(Image.open(io.BytesIO(jpeg_bytes)).convert("RGB"))
         return Frame(image=image, pose=pose, time=pose.time, jpeg=jpeg_bytes)
+
+    def _bands(
+        self, m: F64, h: float, v_start: int, min_down: float
+    ) -> list[tuple[int, float, float]]:
+        """Mip bands of a frame: (level, lowest down, highest down) of the ray's down
+        component, which is linear in the pixel, so band borders are straight lines.
+
+        A pixel's ground footprint grows as its ray flattens; texture level l serves pixels
+        whose footprint is up to twice its pixel size, so oblique frames take near ground
+        from fine levels and far ground from coarse ones (no moire, smaller crops), and a
+        nadir frame is one band.
+        """
+        w, hh = self.size
+        s0 = self.world.raster.resolution_m
+        f = max(self.k[0, 0], self.k[1, 1])
+        norm_c = float(np.linalg.norm(m @ np.array([w / 2, hh / 2, 1.0])))
+
+        def threshold(level: int) -> float:
+            # Rays with down >= threshold(l) see ground finer than 2 texels of level l.
+            return h * norm_c / (f * 2.0 * s0 * (1 << level))
+
+        corners = np.array([[0.0, v_start, 1.0], [w, v_start, 1.0], [0.0, hh, 1.0], [w, hh, 1.0]])
+        downs = (m @ corners.T)[2]
+        hi_all = float(downs.max())
+        lo_all = max(float(downs.min()), min_down)
+
+        def level_of(down: float) -> int:
+            level = 0
+            while level < 6 and down < threshold(level):
+                level += 1
+            return level
+
+        near, far_level = level_of(hi_all), level_of(lo_all)
+        bands = []
+        for level in range(near, far_level + 1):
+            hi = math.inf if level == near else threshold(level - 1)
+            lo = min_down if level == far_level else threshold(level)
+            bands.append((level, lo, hi))
+        return bands
+
+    def _render_band(
+        self,
+        image: NDArray[np.uint8],
+        band: tuple[int, float, float],
+        m: F64,
+        camera_xy: tuple[float, float],
+        h: float,
+        sees_sky: bool,
+        single: bool,
+    ) -> None:
+        """Warp the ground texture into the pixels of one band (in place); a ``single``
+        band is the whole frame below the horizon, written without a mask."""
+        level, lo, hi = band
+        w, hh = self.size
+        cx, cy = camera_xy
+        far = self.max_range_m
+        raster = self.world.raster
+        # The band's pixels: the image rectangle between two lines of constant down.
+        poly = [(0.0, 0.0), (float(w), 0.0), (float(w), float(hh)), (0.0, float(hh))]
+        poly = _clip_halfplane(poly, m[2, 0], m[2, 1], m[2, 2] - lo)
+        if math.isfinite(hi):
+            poly = _clip_halfplane(poly, -m[2, 0], -m[2, 1], hi - m[2, 2])
+        if len(poly) < 3:
+            return
+        pts = np.array(poly)
+        u0 = max(0, math.floor(pts[:, 0].min()) - 1)
+        u1 = min(w, math.ceil(pts[:, 0].max()) + 1)
+        v0 = max(0, math.floor(pts[:, 1].min()) - 1)
+        v1 = min(hh, math.ceil(pts[:, 1].max()) + 1)
+        if u1 <= u0 or v1 <= v0:
+            return
+        # Ground under the band's outline (reach capped at the visibility range); edges
+        # densified so the hull follows the arc where the range caps the view.
+        t = np.linspace(0.0, 1.0, 12, endpoint=False)[:, None]
+        dense = np.vstack(
+            [pts[i] + t * (pts[(i + 1) % len(pts)] - pts[i]) for i in range(len(pts))]
+        )
+        d = m @ np.column_stack([dense, np.ones(len(dense))]).T
+        down = np.maximum(d[2], 1e-9)
+        horiz = np.hypot(d[0], d[1])
+        reach = np.minimum(h * horiz / down, far)
+        unit = np.where(horiz > 1e-12, 1.0 / np.maximum(horiz, 1e-12), 0.0)
+        gx = cx + d[1] * unit * reach
+        gy = cy + d[0] * unit * reach
+        ext = max(gx.max() - gx.min(), gy.max() - gy.min())
+        while level < 6 and ext / raster.pixel_size(level) > 4000:
+            level += 1
+        s = raster.pixel_size(level)
+        pad = 2.0 * s + 0.5
+        r0f, c0f = raster.to_pixel(level, gx.min() - pad, gy.max() + pad)
+        r1f, c1f = raster.to_pixel(level, gx.max() + pad, gy.min() - pad)
+        r0, c0 = math.floor(r0f), math.floor(c0f)
+        r1, c1 = math.ceil(r1f), math.ceil(c1f)
+        # Only tiles under the band's ground footprint are needed (plus a bilinear margin);
+        # chords between outline points cut the arc at max range: pad by a few percent.
+        cols = (gx - raster.x0) / s
+        rows = (raster.y1 - gy) / s
+        hull = shapely.convex_hull(shapely.multipoints(np.column_stack([cols, rows])))
+        needed = hull.buffer(3.0 + (0.02 * far / s if sees_sky else 0.0))
+        crop = raster.crop(level, r0, c0, r1, c1, needed=needed)
+
+        # Homography: output pixel (u, v) -> crop (col, row), see the module docstring.
+        x_left = raster.x0 + c0 * s
+        y_top = raster.y1 - r0 * s
+        hom = np.vstack(
+            [
+                (h / s) * m[1] + ((cx - x_left) / s) * m[2],
+                -(h / s) * m[0] + ((y_top - cy) / s) * m[2],
+                m[2],
+            ]
+        )
+        shift = np.array([[1.0, 0.0, u0], [0.0, 1.0, v0], [0.0, 0.0, 1.0]])
+        warped = _warp(crop, hom @ shift, (u1 - u0, v1 - v0))
+        if single:
+            image[v0:v1, u0:u1] = warped
+            return
+        uu = (np.arange(u0, u1, dtype=np.float64) + 0.5)[None, :]
+        vv = (np.arange(v0, v1, dtype=np.float64) + 0.5)[:, None]
+        dn = m[2, 0] * uu + m[2, 1] * vv + m[2, 2]
+        mask = dn >= lo
+        if math.isfinite(hi):
+            mask &= dn < hi
+        window = image[v0:v1, u0:u1]
+        window[mask] = warped[mask]
 
     def _effects(
         self,
@@ -461,6 +533,24 @@ def _warp(src: NDArray[np.uint8], hom: F64, size: tuple[int, int]) -> NDArray[np
         Image.Resampling.BILINEAR,
     )
     return np.asarray(warped)
+
+
+def _clip_halfplane(
+    poly: list[tuple[float, float]], a: float, b: float, c: float
+) -> list[tuple[float, float]]:
+    """Clip a convex polygon to a*u + b*v + c >= 0 (Sutherland-Hodgman, one edge)."""
+    out: list[tuple[float, float]] = []
+    n = len(poly)
+    for i in range(n):
+        p, q = poly[i], poly[(i + 1) % n]
+        fp = a * p[0] + b * p[1] + c
+        fq = a * q[0] + b * q[1] + c
+        if fp >= 0:
+            out.append(p)
+        if (fp >= 0) != (fq >= 0):
+            t = fp / (fp - fq)
+            out.append((p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])))
+    return out
 
 
 def _horizon_rows(m: F64, w: int, hh: int, min_down: float) -> float:

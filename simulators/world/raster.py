@@ -174,8 +174,9 @@ class GroundRaster:
         c0 = (tj * n + self._offset[1]) % _BANK
         grain = fine[r0 : r0 + n, c0 : c0 + n]
         factor *= 1.0 + self._grain[ids] * grain
-        # Rows finer than a few pixels would alias into moire: fade them out.
-        amp = (self._amp * np.clip((self._period / res - 2.0) / 2.0, 0.0, 1.0))[ids]
+        # Rows finer than a few camera pixels (up to two texels each, see the camera's mip
+        # bands) would alias into moire: fade them out below 8 texels a period.
+        amp = (self._amp * np.clip((self._period / res - 4.0) / 4.0, 0.0, 1.0))[ids]
         if np.any(amp > 0):
             phase = (xs[None, :] * self._cos[ids] + ys[:, None] * self._sin[ids]) / self._period[
                 ids
