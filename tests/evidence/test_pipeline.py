@@ -158,3 +158,28 @@ def test_mqtt_311_brokers_work_too(
         pub.stop()
         ingest.stop()
         outbox.close()
+
+
+def test_nothing_is_dropped_when_no_ingest_is_subscribed_yet(
+    tmp_path: Path, broker: MosquittoProcess, sessions: Sessions, device_key: DeviceKey, item: Item
+) -> None:
+    """The broker drops messages nobody subscribed to: the outbox keeps them until someone is."""
+    events: list[str] = []
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    pub = EvidencePublisher(
+        outbox, "127.0.0.1", broker.port, "uav-1", retry_after_s=0.5,
+        on_event=lambda kind, detail: events.append(kind),
+    )  # fmt: skip
+    pub.start()
+    ingest = IngestWorker("127.0.0.1", broker.port, sessions, tmp_path / "media", "gw-late")
+    try:
+        pub.submit_many([item(device_key, seq) for seq in range(3)])
+        assert wait_for(lambda: "no_subscribers" in events, 10)
+        assert outbox.count() == 6
+        ingest.start(timeout=10)
+        pub.flush(timeout=20)
+        assert wait_for(lambda: evidence_count(sessions) == 3, 20)
+    finally:
+        pub.stop()
+        ingest.stop()
+        outbox.close()
