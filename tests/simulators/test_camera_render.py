@@ -182,6 +182,22 @@ def test_oblique_view_to_the_horizon_shows_sky_not_black(world: World) -> None:
     assert (img.sum(axis=2) < 15).mean() < 0.001  # no unrendered holes
 
 
+def test_oblique_bands_leave_no_gaps(world: World) -> None:
+    # An oblique frame is stitched from several texture levels; every pixel whose ground lies
+    # within the visibility range is textured (no black seams between bands or tiles).
+    cam = SyntheticCamera(world, CameraModel(6.17, 4.55, 4.5, 640, 480), effects=False, jpeg=False)
+    pose = pose_over(world, 150.0, 100.0, alt=60.0, yaw=35.0, gimbal_pitch=-12.0)
+    img = cam.render(pose).image.astype(int)
+    (_, _), h, rot = cam.geometry(pose)
+    m = rot @ np.linalg.inv(cam.k)
+    vv, uu = np.mgrid[0:480, 0:640] + 0.5
+    d = np.einsum("ij,jkl->ikl", m, np.stack([uu, vv, np.ones_like(uu)]))
+    dist = np.where(d[2] > 0, h * np.linalg.norm(d, axis=0) / np.maximum(d[2], 1e-9), np.inf)
+    within = dist < 0.95 * cam.max_range_m
+    assert within.mean() > 0.5
+    assert (img.sum(axis=2)[within] == 0).mean() < 1e-4
+
+
 def test_user_errors(world: World) -> None:
     with pytest.raises(CameraError, match="alt_agl_m"):
         clean_camera(world).render(pose_over(world, 0.0, 0.0, alt=0.0))
