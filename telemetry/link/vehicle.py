@@ -336,6 +336,14 @@ class Vehicle:
                 else:
                     st.flight_time_s += now - st.flight_started_mono
                 st.flight_started_mono = None
+                if (
+                    not initial
+                    and st.mode == "AUTO"
+                    and 0 < st.mission_last_seq <= st.mission_current
+                ):
+                    # Disarmed in AUTO on the last item (a final LAND/RTL): the mission ended,
+                    # also for autopilots that never report the last item as reached.
+                    self._finish(st.mission_current)
                 if st.is_copter and not initial and st.landed_state != _ON_GROUND:
                     # A copter that disarms is on the ground, whether or not (or before) its
                     # EXTENDED_SYS_STATE says so.
@@ -399,6 +407,8 @@ class Vehicle:
             text = msg.text if isinstance(msg.text, str) else msg.text.decode(errors="replace")
             text = text.rstrip("\x00")
             st.statustexts.append((time.monotonic(), msg.severity, text))
+            if text.lower().startswith("mission complete") and st.mission_last_seq > 0:
+                self._finish(st.mission_current)  # ArduPilot's own announcement
             if _is_failsafe_text(text):
                 self._emit(Failsafe(self.sysid, reason=text, cleared="cleared" in text.lower()))
 

@@ -95,6 +95,10 @@ class FakeAutopilot:
                 self.conn.port = None
                 self.conn.fd = self.conn.listen.fileno()
 
+    def say(self, name: str, *args: Any) -> None:
+        """Send one message now (as this autopilot), e.g. ``say("statustext", 6, b"...")``."""
+        self._send(name, *args)
+
     # -- loop ------------------------------------------------------------------------------
 
     def _send(self, name: str, *args: Any) -> None:

@@ -278,6 +278,30 @@ async def test_several_vehicles_on_one_link_by_sysid() -> None:
             await rover3.close()
 
 
+async def test_mission_end_seen_without_last_item_reached() -> None:
+    """Autopilots that never report the final RTL as reached still end the mission: by
+    ArduPilot's "Mission Complete" text, or by disarming in AUTO on the last item."""
+    with FakeAutopilot(PeerScript()) as peer:
+        async with Vehicle.connect(peer.url, timeout=5) as v:
+            await v.mission.upload(survey_items(2), verify=False)  # 7 items, last seq 6
+            peer.say("statustext", 6, b"Mission Complete")
+            await v.wait_mission_finished(2)
+        async with Vehicle.connect(peer.url, timeout=5) as v:
+            await v.mission.upload(survey_items(2), verify=False)
+            peer.custom_mode, peer.armed = 3, True  # AUTO, flying
+            await v.wait_for(lambda s: s.armed and s.mode == "AUTO", 2, "armed in AUTO")
+            peer.say("mission_current", 5)
+            await asyncio.sleep(0.2)
+            assert not v.state.mission_finished  # flying item 5 of 6: not the end yet
+            peer.say("mission_current", 6)
+            await v.wait_for(lambda s: s.mission_current == 6, 2, "last item")
+            peer.armed = False
+            await v.wait_mission_finished(2)
+            assert [e.kind for e in v.event_log if e.kind == "mission_finished"] == [
+                "mission_finished"
+            ]
+
+
 async def _next_of(stream, kind):  # type: ignore[no-untyped-def]
     async for event in stream:
         if isinstance(event, kind):
