@@ -33,7 +33,10 @@ def make_item(
     blob = media_blob(vehicle, seq, size)
     sha = hashlib.sha256(blob).hexdigest()
     now = datetime.now(UTC)
-    lat, lon = 41.80 + (seq % 100) * 0.001, 123.40 + (seq // 100 % 100) * 0.001
+    # Five sightings per place (repeat patrols), places 100 m apart: cases get several items.
+    place, repeat = divmod(seq, 5)
+    lat = 41.80 + (place % 100) * 0.001 + repeat * 0.00001
+    lon = 123.40 + (place // 100 % 100) * 0.001
     pose = CameraPose(
         time=now, lat=lat, lon=lon, alt_agl_m=60.0, alt_amsl_m=110.0,
         roll_deg=0.0, pitch_deg=0.0, yaw_deg=90.0,
