@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, cast
 
-from sqlalchemy import Table, event, insert, update
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import Table, event, insert
+from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
 from cases.audit import merkle
 from cases.audit.canonical import canonical_json, entry_json
@@ -51,18 +52,21 @@ def split_peaks(blob: bytes) -> list[bytes]:
 
 def _lock_state(session: Session) -> tuple[int, list[bytes]]:
     """Take the append lock and read (size, peaks); creates the state row if missing."""
-    row = session.execute(
-        update(_state)
-        .where(_state.c.id == STATE_ID)
-        .values(updated_at=datetime.now(UTC))
-        .returning(_state.c.size, _state.c.peaks)
-    ).first()
+    # A no-op UPDATE takes the row lock (PostgreSQL) or the write lock (SQLite). Plain SQL:
+    # building the statement with SQLAlchemy cost more than running it.
+    row = (
+        session.connection()
+        .exec_driver_sql(
+            f"UPDATE audit_state SET size = size WHERE id = {STATE_ID} RETURNING size, peaks"
+        )
+        .first()
+    )
     if row is None:
         session.execute(
             insert(_state).values(id=STATE_ID, size=0, peaks=b"", updated_at=datetime.now(UTC))
         )
         return 0, []
-    return int(row.size), split_peaks(bytes(row.peaks))
+    return int(row[0]), split_peaks(bytes(row[1]))
 
 
 @dataclass
@@ -99,6 +103,8 @@ class AuditWriter:
         self._open = False
         self._marks: list[_Savepoint] = []
         self._ended: _Savepoint | None = None
+        #: (time, row) of the latest append, for :func:`append` to build its result.
+        self.last: tuple[datetime, tuple[Any, ...]] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -223,7 +229,9 @@ class AuditWriter:
         leaf = merkle.leaf_hash(text.encode("utf-8"))
         # SQLite keeps DATETIME as text in exactly SQLAlchemy's format (UTC, no zone).
         when: Any = naive.replace("T", " ") if self._sqlite else now
-        self._rows.append((index, when, actor, action, subject, payload_text, digest, text, leaf))
+        row = (index, when, actor, action, subject, payload_text, digest, text, leaf)
+        self._rows.append(row)
+        self.last = (now, row)
         # Merge equal-sized subtrees on the right edge, storing each completed node.
         peaks, carry, level, pos = self._peaks, leaf, 0, index
         while pos & 1:
@@ -256,10 +264,17 @@ class AuditWriter:
                 f"INSERT INTO audit_nodes (level, idx, hash) VALUES ({ph}, {ph}, {ph})",
                 self._node_rows,
             )
-        session.execute(
-            update(_state)
-            .where(_state.c.id == STATE_ID)
-            .values(size=self._size, peaks=b"".join(self._peaks), updated_at=datetime.now(UTC))
+        now = datetime.now(UTC)
+        conn.exec_driver_sql(
+            f"UPDATE audit_state SET size = {ph}, peaks = {ph}, updated_at = {ph} "
+            f"WHERE id = {STATE_ID}",
+            (
+                self._size,
+                b"".join(self._peaks),
+                now.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+                if self._sqlite
+                else now,
+            ),
         )
         for savepoint in self._marks:
             savepoint.written_rows.extend(self._rows)
@@ -298,14 +313,33 @@ def append(
     """
     writer = active_writer(session)
     if writer is not None:
-        index = writer.append(actor, action, subject, payload)
+        writer.append(actor, action, subject, payload)
         writer.flush()
     else:
-        with AuditWriter(session, batch_size=1) as one:
-            index = one.append(actor, action, subject, payload)
-    entry = session.get(AuditEntry, index)
-    if entry is None:  # pragma: no cover - we just inserted it in this transaction
-        raise AuditError(f"audit entry {index} vanished right after it was written")
+        # A one-entry writer that is never opened: no session listeners to add and remove
+        # (that bookkeeping cost more than the append), and it writes at once.
+        writer = AuditWriter(session, batch_size=1)
+        writer.append(actor, action, subject, payload)
+    if writer.last is None:  # pragma: no cover - append always records it
+        raise AuditError("the audit writer lost the entry it just wrote")
+    now, (index, _when, *_rest, payload_text, digest, text, leaf) = writer.last
+    existing = session.identity_map.get(identity_key(AuditEntry, index))
+    if existing is not None:  # a stale object of a rolled-back entry with the same index
+        session.expunge(existing)
+    # The row is written; hand back a persistent object without reading it again.
+    entry = AuditEntry(
+        id=index,
+        time=now,
+        actor=actor,
+        action=action,
+        subject=subject,
+        payload=payload_text,
+        payload_sha256=digest,
+        entry=text,
+        leaf_hash=leaf,
+    )
+    make_transient_to_detached(entry)
+    session.add(entry)
     return entry
 
 
