@@ -10,7 +10,7 @@ other, roads or trees.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import shapely
@@ -196,6 +196,20 @@ def make_layout(rng: np.random.Generator, bounds: tuple[float, float, float, flo
                     float(rng.uniform(2.0, 4.5)),
                 )
             )
+    # Season, drawn last so the layout above is the same for a seed in every season: a third
+    # of worlds are dry (late autumn, early spring), their vegetation turned towards straw.
+    if rng.uniform() < 0.35:
+        dry = float(rng.uniform(0.35, 0.65))
+        straw = np.array([165.0, 148.0, 110.0])
+        road_ids = set(range(len(patches) - len(roads), len(patches)))
+
+        def wither(rgb: tuple[float, float, float]) -> tuple[float, float, float]:
+            return _rgb(np.array(rgb) * (1 - dry) + straw * dry)
+
+        patches = [
+            p if k in road_ids else replace(p, rgb=wither(p.rgb)) for k, p in enumerate(patches)
+        ]
+        background = wither(background)
     return Layout(background, angle, patches, roads, trees)
 
 
