@@ -13,9 +13,9 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pymavlink import mavutil
 
@@ -26,6 +26,7 @@ from .tlog import TlogWriter
 from .url import LinkUrl, parse_url
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 GCS_SYSTEM_ID = 255
 GCS_COMPONENT_ID = 190  # MAV_COMP_ID_MISSIONPLANNER: what ArduPilot expects from a GCS
@@ -88,6 +89,40 @@ def _open_transport(url: LinkUrl, source_system: int, source_component: int) -> 
     return conn
 
 
+def _in_daemon_thread(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    """Run a blocking call in its own daemon thread.
+
+    Not the loop's default executor: a connect that hangs past our timeout must not hold up
+    the loop's shutdown, which waits for executor threads.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            if error is None and hasattr(result, "close"):
+                with contextlib.suppress(Exception):
+                    result.close()  # type: ignore[union-attr]  # too late: nobody waits
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, None, exc)
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=run, name="mavlink-connect", daemon=True).start()
+    return future
+
+
 class Link:
     """One MAVLink transport shared by the vehicles on it."""
 
@@ -125,16 +160,25 @@ class Link:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def open(self) -> Link:
-        """Open the transport and start the reader thread and our heartbeat."""
+    async def open(self, timeout: float = 10.0) -> Link:
+        """Open the transport (within ``timeout`` s) and start the reader and our heartbeat."""
         self._loop = asyncio.get_running_loop()
         try:
-            conn = await asyncio.to_thread(
-                _open_transport, self.url, self.source_system, self.source_component
+            # A TCP connect to a host that does not answer can block for minutes: bound it.
+            conn = await asyncio.wait_for(
+                _in_daemon_thread(
+                    _open_transport, self.url, self.source_system, self.source_component
+                ),
+                timeout,
             )
-        except ConnectionFailedError:
+        except (ConnectionFailedError, TimeoutError) as exc:
             if self.tlog is not None:
                 self.tlog.close()
+            if isinstance(exc, TimeoutError):
+                raise ConnectionFailedError(
+                    f"connect: {self.url} did not answer within {timeout:g} s; check the "
+                    "address and that the vehicle or simulator is running"
+                ) from None
             raise
         self._install(conn)
         self._reader = threading.Thread(

@@ -239,13 +239,15 @@ class Vehicle:
 
         async def factory() -> Vehicle:
             link = Link(url, tlog_path=tlog_path, reconnect_interval_s=reconnect_interval_s)
-            await link.open()
+            started = time.monotonic()
+            await link.open(timeout)
             try:
-                sid, compid, hb = await link.wait_vehicle(sysid, timeout)
+                remaining = max(timeout - (time.monotonic() - started), 0.1)
+                sid, compid, hb = await link.wait_vehicle(sysid, remaining)
+                return cls(link, sid, compid, hb, owns_link=True, link_timeout_s=link_timeout_s)
             except BaseException:
                 await link.close()
                 raise
-            return cls(link, sid, compid, hb, owns_link=True, link_timeout_s=link_timeout_s)
 
         return _Connector(factory)
 

@@ -202,6 +202,12 @@ async def test_no_heartbeat_and_refused_port() -> None:
     with pytest.raises(ConnectionFailedError):
         async with Vehicle.connect(f"tcp:127.0.0.1:{port}", timeout=0.5):
             pass
+    # A host that never answers (TEST-NET-1, RFC 5737): bounded by the timeout, not by TCP.
+    started = time.monotonic()
+    with pytest.raises(ConnectionFailedError):
+        async with Vehicle.connect("tcp:192.0.2.1:5760", timeout=0.5):
+            pass
+    assert time.monotonic() - started < 2.0
 
 
 async def test_arm_denied_carries_prearm_reasons() -> None:
