@@ -7,7 +7,7 @@ Item 0 of a mission is the home position (ArduPilot convention).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 # MAV_FRAME
@@ -111,7 +111,22 @@ class MissionItem:
         return not (self.lat_deg == 0.0 and self.lon_deg == 0.0)
 
     def with_seq(self, seq: int) -> MissionItem:
-        return replace(self, seq=seq, current=1 if seq == 0 and self.mission_type == 0 else 0)
+        # Built directly: dataclasses.replace is slow for the hundreds of items of a survey.
+        return MissionItem(
+            seq,
+            self.frame,
+            self.command,
+            1 if seq == 0 and self.mission_type == 0 else 0,
+            self.autocontinue,
+            self.param1,
+            self.param2,
+            self.param3,
+            self.param4,
+            self.lat_deg,
+            self.lon_deg,
+            self.alt_m,
+            self.mission_type,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -60,15 +60,19 @@ class Router:
         self.inset_m = inset_m
         self._test = region.buffer(1e-6)
         shapely.prepare(self._test)
-        # Visibility = inside an outer shell and off every hole. Testing the small holes
-        # through an STR-tree is far cheaper than covers() against the whole region.
+        # Visibility = inside an outer shell and off every hole: cheaper than covers()
+        # against the whole region.
         parts = [p for p in shapely.get_parts(region) if isinstance(p, Polygon)]
         self._shells = shapely.union_all([Polygon(p.exterior) for p in parts]).buffer(1e-6)
         shapely.prepare(self._shells)
         holes = [Polygon(r) for p in parts for r in p.interiors]
         shrunk = shapely.buffer(np.asarray(holes, dtype=object), -1e-6) if holes else []
         self._holes = np.asarray([h for h in shrunk if not h.is_empty], dtype=object)
-        self._tree = shapely.STRtree(self._holes) if len(self._holes) else None
+        # One prepared geometry of all holes answers intersects() faster than an STR-tree
+        # of them (the tree prepares every query line instead).
+        self._hole_union = shapely.union_all(self._holes) if len(self._holes) else None
+        if self._hole_union is not None:
+            shapely.prepare(self._hole_union)
         self._inner_cache: Polygon | MultiPolygon | None = None
         self._nodes: NDArray | None = None
         self._vis = np.zeros((0, 0), dtype=np.int8)
@@ -77,10 +81,9 @@ class Router:
         """Vectorised: is each straight segment a[i] -> b[i] inside the region?"""
         lines = shapely.linestrings(np.stack([a, b], axis=1))
         ok = np.asarray(shapely.covers(self._shells, lines))
-        if self._tree is not None and ok.any():
-            hit, _ = self._tree.query(lines[ok], predicate="intersects")
+        if self._hole_union is not None and ok.any():
             idx = np.flatnonzero(ok)
-            ok[idx[hit]] = False
+            ok[idx] = ~np.asarray(shapely.intersects(self._hole_union, lines[idx]))
         return ok
 
     def _node_array(self) -> NDArray:
