@@ -33,6 +33,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from cases.audit import AuditWriter
+from cases.db import make_engine
+from cases.db import session_factory as make_session_factory
 from cases.models import Device
 from gateway.ingest.metrics import IngestMetrics
 from gateway.ingest.processor import Outcome, Processor, UnexpectedError
@@ -93,11 +95,16 @@ class IngestWorker:
     ) -> None:
         self.host, self.port, self.client_id = host, port, client_id
         self.sessions = session_factory
+        self._own_engine: Engine | None = None
         with session_factory() as probe:
             bind = probe.get_bind()
-        if isinstance(bind, Engine):
-            # Savepoints must nest in a real transaction (see gateway.ingest.sqlite_tx).
-            ensure_sqlite_transactions(bind)
+        if isinstance(bind, Engine) and bind.dialect.name == "sqlite":
+            # Our own engine on the same file: savepoints must nest in a real transaction
+            # and every ingest transaction writes (see gateway.ingest.sqlite_tx); the
+            # caller's engine keeps its own behaviour.
+            self._own_engine = make_engine(bind.url.render_as_string(hide_password=False))
+            ensure_sqlite_transactions(self._own_engine, immediate=True)
+            self.sessions = make_session_factory(self._own_engine)
         self.media = MediaStore(media_dir)
         self.metrics = metrics or IngestMetrics()
         self.processor = Processor(self.media, self.metrics, attach=attach)
@@ -203,6 +210,8 @@ class IngestWorker:
         self._client.disconnect()
         self._client.loop_stop()
         self._thread = None
+        if self._own_engine is not None:
+            self._own_engine.dispose()
 
     def __enter__(self) -> "IngestWorker":
         self.start()
