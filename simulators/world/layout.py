@@ -233,6 +233,7 @@ def free_spot(
     width: float,
     gap_m: float,
     tries: int = 300,
+    heading_deg: float | None = None,
 ) -> tuple[float, float, float] | None:
     """A random (x, y, heading) whose footprint lies in ``area`` clear of the rest, or None."""
     xmin, ymin, xmax, ymax = area.bounds
@@ -240,6 +241,8 @@ def free_spot(
     for _ in range(tries):
         x, y = float(rng.uniform(xmin, xmax)), float(rng.uniform(ymin, ymax))
         heading = float(rng.uniform(0, 180))
+        if heading_deg is not None:
+            heading = heading_deg
         fp = footprint_polygon(x, y, heading, length, width)
         if not area.contains(fp):
             continue

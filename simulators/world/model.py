@@ -289,7 +289,11 @@ def generate_world(
             width = float(place_rng.uniform(*spec.width_m))
             length, width = max(length, width), min(length, width)
             width = max(width, length / spec.aspect_max)
-            spot = free_spot(place_rng, area, taken, avoid, length, width, gap_m=4.0, tries=40)
+            # A shadow falls away from the sun (its pole at the sunward end), like all others.
+            fixed = (scene.sun_azimuth_deg + 180.0) % 360.0 if kind == "shadow" else None
+            spot = free_spot(
+                place_rng, area, taken, avoid, length, width, gap_m=4.0, tries=40, heading_deg=fixed
+            )
             if spot is None:
                 continue
             x, y, heading = spot

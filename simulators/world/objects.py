@@ -30,8 +30,9 @@ class PlantedObject:
     """One planted thing with its ground truth.
 
     ``lon``/``lat`` are the centre of the footprint rectangle; ``heading_deg`` is the
-    direction of its length axis (clockwise from north, 0-180); ``x_m``/``y_m`` the same
-    centre in the world's local frame (east, north metres).
+    direction of its length axis (clockwise from north, 0-360; the footprint of h and h + 180
+    is the same rectangle); ``x_m``/``y_m`` the same centre in the world's local frame
+    (east, north metres).
     """
 
     id: str

@@ -64,6 +64,10 @@ def test_planted_counts_classes_and_places(site: Site, world: World) -> None:
     for i, a in enumerate(footprints):
         for b in footprints[i + 1 :]:
             assert not a.intersects(b)
+    # Shadows fall away from the world's sun, as every object's shadow does.
+    for o in world.distractors:
+        if o.class_name == "shadow":
+            assert o.heading_deg == pytest.approx((world.scene.sun_azimuth_deg + 180) % 360)
     # Scenery (trees, greenhouse tunnels) never covers a planted object.
     assert world.scenery
     for s in world.scenery:
