@@ -2,10 +2,11 @@
 
 The ground is flat (the launch point's height), so each pixel's ray meets it where a
 homography says; the frame is the world's ground texture warped by that homography (one
-bilinear resampling in C via Pillow, from the mip level that matches the pixel footprint).
-Then what a real small camera adds, varying per frame but seeded by the pose: exposure and
-white balance, gamma, haze with distance, vignetting, motion or focus blur, sensor noise and
-JPEG compression.
+bilinear resampling in C, OpenCV when installed, else Pillow), from the texture level that
+matches each pixel's ground footprint (oblique frames are stitched from bands of levels).
+Then what a real small camera adds, varying per frame but seeded by the pose: cloud shadows,
+exposure and white balance, gamma, haze with distance, vignetting, motion or focus blur,
+sensor noise and JPEG compression.
 
 Geometry conventions (the same as :mod:`vision.georef`): vehicle yaw clockwise from north,
 pitch nose-up positive, roll right-wing-down positive, applied Z-Y-X; gimbal pitch -90 looks
