@@ -265,7 +265,10 @@ def generate_dataset(
     synthetic site per seed) x ``seeds``. Test frames come from ``test_site_paths`` (default:
     synthetic sites of their own) x ``test_seeds`` (default: each training seed + 10000),
     which must not overlap ``seeds``. ``class_names`` gives the class order of the labels
-    (default: all five violation classes); only those classes are planted.
+    (default: all five violation classes); only those classes are planted. Of the frames,
+    ``empty_fraction`` are aimed away from violations, ``distractor_fraction`` at look-alikes
+    (distractors, greenhouses), the rest at a violation of a uniformly drawn class;
+    ``oblique_fraction`` look obliquely (gimbal -45 to -75 deg).
     """
     t_start = time.perf_counter()
     names = list(VIOLATION_KINDS if class_names is None else class_names)
@@ -290,6 +293,20 @@ def generate_dataset(
     for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 <= value < 1.0:
             raise DatasetError(f"{name}={value}: use a fraction in [0, 1)")
+    for name, value in (
+        ("empty_fraction", empty_fraction),
+        ("distractor_fraction", distractor_fraction),
+        ("oblique_fraction", oblique_fraction),
+    ):
+        if not 0.0 <= value <= 1.0:
+            raise DatasetError(f"{name}={value}: use a fraction in [0, 1]")
+    if empty_fraction + distractor_fraction > 1.0:
+        raise DatasetError("empty_fraction + distractor_fraction must be at most 1")
+    lo_alt, hi_alt = altitude_range
+    if not 2.0 <= lo_alt <= hi_alt <= 1000.0:
+        raise DatasetError(
+            f"altitude_range={altitude_range!r}: give (low, high) metres, 2 <= low <= high <= 1000"
+        )
     if val_fraction + test_fraction >= 1.0:
         raise DatasetError("val_fraction + test_fraction must leave images for training")
     w_px, h_px = int(image_size[0]), int(image_size[1])

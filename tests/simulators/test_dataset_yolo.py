@@ -149,5 +149,7 @@ def test_repeatable_and_argument_errors(tmp_path: Path) -> None:
         generate_dataset(tmp_path / "a", **args)  # type: ignore[arg-type]
     with pytest.raises(DatasetError, match="class_names"):
         generate_dataset(tmp_path / "c", class_names=["graffiti"], **args)  # type: ignore[arg-type]
+    with pytest.raises(DatasetError, match="altitude_range"):
+        generate_dataset(tmp_path / "e", altitude_range=(90.0, 40.0), **args)  # type: ignore[arg-type]
     with pytest.raises(DatasetError, match="test_seeds"):
         generate_dataset(tmp_path / "d", test_seeds=[4], **args)  # type: ignore[arg-type]
