@@ -13,7 +13,6 @@ import importlib
 import sys
 from typing import Any
 
-import click
 import typer
 import typer.core
 import typer.main
@@ -51,21 +50,24 @@ def _is_user_error(exc: BaseException) -> bool:
     return module in ours or isinstance(exc, FileNotFoundError | PermissionError)
 
 
-def _unavailable(name: str, error: BaseException) -> click.Command:
+def _unavailable(name: str, error: BaseException) -> Any:
+    stub = typer.Typer()
+
+    @stub.command(name=name, help=f"(unavailable: {error})")
     def run() -> None:
         typer.echo(f"error: `patrol {name}` is unavailable here: {error}", err=True)
         raise typer.Exit(1)
 
-    return click.Command(name, callback=run, help=f"(unavailable: {error})")
+    return typer.main.get_command(stub)
 
 
 class LazyGroup(typer.core.TyperGroup):
     """A click group that imports each sub-command module only when it is needed."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
         return list(COMMANDS)
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:  # type: ignore[override]
         entry = COMMANDS.get(cmd_name)
         if entry is None:
             return None
@@ -82,9 +84,13 @@ class LazyGroup(typer.core.TyperGroup):
         return command
 
 
-def _attach_extras(cmd_name: str, command: click.Command) -> None:
+def _attach_extras(cmd_name: str, command: Any) -> None:
     """Sub-commands that live in another module but belong under a group (e.g. case export)."""
-    if cmd_name == "case" and isinstance(command, click.Group) and "export" not in command.commands:
+    if (
+        cmd_name == "case"
+        and isinstance(command, typer.core.TyperGroup)
+        and ("export" not in command.commands)
+    ):
         try:
             module = importlib.import_module("patrol.commands.case_export")
         except ImportError:
