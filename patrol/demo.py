@@ -64,6 +64,7 @@ class DemoSummary:
     cases: int = 0
     audit_entries: int = 0
     audit_ok: bool = False
+    audit_head_size: int = 0
     planted_violations: int = 0
     planted_found: int = 0
     database: str = ""
@@ -324,8 +325,12 @@ class DemoRun:
             summary.cases = _count_cases(session, evidence_ids)
             record_summary = summary.to_dict()
             audit.append(session, ACTOR, "sortie.summary", f"sortie:{sortie_id}", record_summary)
+            # A signed tree head over the whole run: later proofs and verifications anchor to it.
+            log_key = audit.LogKey.load_or_create(settings.keys_dir / "audit-log.key")
+            head = audit.issue_head(session, log_key)
             session.commit()
-            report = audit.verify(session)
+            summary.audit_head_size = int(head.tree_size)
+            report = audit.verify(session, public_key=log_key.public_key)
             summary.audit_ok = bool(report.ok)
             summary.audit_entries = int(audit.count(session))
         (report_dir / "summary.json").write_text(
