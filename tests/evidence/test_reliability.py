@@ -38,7 +38,7 @@ LINK_CUT_S = float(os.environ.get("FIELDPATROL_LINK_CUT_S", "30"))
 EDGE = Path(__file__).with_name("edge_load.py")
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(int(300 + ITEMS * 0.6))]
 
 
 class LinkProxy:
@@ -231,7 +231,8 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 
 
 def budget() -> float:
-    return 60.0 + ITEMS / 10.0
+    # Generous: CI runs these on 2 cores next to everything else (a few items/s at worst).
+    return 90.0 + ITEMS / 4.0
 
 
 def when(rig: Rig, fraction: float) -> None:
