@@ -106,6 +106,7 @@ def test_mission_patterns_and_errors(runner: CliRunner, tmp_path: Path) -> None:
     assert usage.exit_code == 2
 
 
+@pytest.mark.slow  # matplotlib's first import takes seconds on a loaded machine
 def test_mission_show_png(runner: CliRunner, tmp_path: Path) -> None:
     plan = tmp_path / "m.plan"
     runner.invoke(mission_app, ["plan", str(SHENYANG), "--out", str(plan)])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import shapely
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -64,6 +65,7 @@ def sites(draw: st.DrawFn) -> dict:
     return site_geojson(keep, holes, circles, launch=(launch.x, launch.y))
 
 
+@pytest.mark.slow
 @settings(
     max_examples=12,
     deadline=None,
@@ -96,3 +98,29 @@ def test_perimeter_properties(doc: dict) -> None:
     legs = shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1))
     assert shapely.covers(allowed(site).buffer(0.05), legs).all()
     assert check_mission(site, plan.items).ok
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    doc=sites(),
+    pts=st.lists(st.tuples(st.floats(-500, 500), st.floats(-500, 500)), min_size=1, max_size=7),
+)
+def test_checkpoint_properties(doc: dict, pts: list[tuple[float, float]]) -> None:
+    from missions.frame import LocalFrame
+    from missions.patterns import plan_checkpoints
+
+    from .conftest import ORIGIN
+
+    site = site_from_geojson(doc)
+    frame = LocalFrame(*ORIGIN)
+    checkpoints = [(f"p{k}", *frame.to_wgs84(x, y)) for k, (x, y) in enumerate(pts)]
+    plan = plan_checkpoints(
+        site, [(n, float(lon), float(lat)) for n, lon, lat in checkpoints], hold_s=1,
+        enforce_endurance=False,
+    )  # fmt: skip
+    xy = flown_path(site, plan.items)
+    legs = shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1))
+    assert shapely.covers(allowed(site).buffer(0.05), legs).all()
+    assert check_mission(site, plan.items).ok
+    # Every checkpoint is visited, or observed from the nearest allowed point with a warning.
+    assert plan.estimates.photos == len(pts)
