@@ -29,14 +29,16 @@ venv-dev: $(VENV)/.dev
 demo: $(VENV)/.base
 	$(VENV)/bin/patrol demo
 
+CODE := missions telemetry simulators vision gateway cases patrol tests bench
+
 test: $(VENV)/.dev
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check $(CODE)
+	$(VENV)/bin/ruff format --check $(CODE)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -n 2
 
 lint: $(VENV)/.dev
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
+	$(VENV)/bin/ruff check $(CODE) && $(VENV)/bin/ruff format --check $(CODE) && $(VENV)/bin/mypy
 
 bench: $(VENV)/.dev
 	for f in bench/*.py; do $(PY) $$f; done

@@ -425,6 +425,7 @@ class DemoRun:
                     "verified": True,
                 },
             )
+            await vehicle.wait_ready(30)
             await vehicle.action.arm()
             record("vehicle.armed", f"sortie:{sortie_id}", {"vehicle": options.vehicle_id})
             await vehicle.action.start_mission()
