@@ -42,9 +42,13 @@ ROVER_VIEW_M = 20.0
 
 
 def _setup(
-    site: Site, vehicle: str, altitude_agl_m: float, speed_m_s: float | None
+    site: Site,
+    vehicle: str,
+    altitude_agl_m: float,
+    speed_m_s: float | None,
+    profile: VehicleProfile | None = None,
 ) -> tuple[VehicleProfile, float, float]:
-    profile = VehicleProfile.for_kind(vehicle)
+    profile = profile or VehicleProfile.for_kind(vehicle)
     alt = check_altitude(site, altitude_agl_m, vehicle)
     speed = profile.cruise_m_s if speed_m_s is None else float(speed_m_s)
     if not (0.1 <= speed <= 30.0):
@@ -67,9 +71,10 @@ def plan_perimeter(
     camera: CameraModel | None = None,
     trigger_distance_m: float | None = None,
     enforce_endurance: bool = True,
+    profile: VehicleProfile | None = None,
 ) -> MissionPlan:
     """Follow the keep-in boundary inset_m inside it (around exclusions that touch it)."""
-    profile, alt, speed = _setup(site, vehicle, altitude_agl_m, speed_m_s)
+    profile, alt, speed = _setup(site, vehicle, altitude_agl_m, speed_m_s, profile)
     if not (0.5 <= inset_m <= 500.0):
         raise PlanError(f"inset_m={inset_m} must be between 0.5 and 500 m")
     routes = RouteSet(site, inset_m)
@@ -203,10 +208,11 @@ def plan_checkpoints(
     margin_m: float = 5.0,
     speed_m_s: float | None = None,
     enforce_endurance: bool = True,
+    profile: VehicleProfile | None = None,
 ) -> MissionPlan:
     """Visit named checkpoints (default: the site's POIs) on the shortest closed tour from the
     launch point — exact for up to 12, 2-opt beyond — hold and photograph at each."""
-    profile, alt, speed = _setup(site, vehicle, altitude_agl_m, speed_m_s)
+    profile, alt, speed = _setup(site, vehicle, altitude_agl_m, speed_m_s, profile)
     if checkpoints is None:
         checkpoints = [(p.name, p.lon, p.lat) for p in site.pois]
     if not checkpoints:
@@ -263,10 +269,11 @@ def plan_point(
     photos_per_orbit: int = 12,
     name: str = "target",
     enforce_endurance: bool = True,
+    profile: VehicleProfile | None = None,
 ) -> MissionPlan:
     """Go to a reported location (lon, lat), hover and photograph it (or orbit it, camera on
     the target), and come back."""
-    profile, alt, speed = _setup(site, vehicle, altitude_agl_m, speed_m_s)
+    profile, alt, speed = _setup(site, vehicle, altitude_agl_m, speed_m_s, profile)
     if orbit_radius_m < 0 or not math.isfinite(orbit_radius_m):
         raise PlanError(f"orbit_radius_m={orbit_radius_m} must be 0 (hover) or positive")
     if orbit_radius_m > 0 and vehicle == "rover":

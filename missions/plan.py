@@ -95,6 +95,22 @@ class VehicleProfile:
     endurance_s: float | None
     reserve: float = 0.2
 
+    def with_endurance(self, endurance_s: float | None, reserve: float | None) -> VehicleProfile:
+        """This profile with another endurance (seconds) and/or reserve (0..0.9)."""
+        from dataclasses import replace
+
+        from missions.errors import PlanError
+
+        if endurance_s is not None and not (endurance_s > 0 and math.isfinite(endurance_s)):
+            raise PlanError(f"endurance={endurance_s!r} must be a positive duration")
+        if reserve is not None and not (0.0 <= reserve < 0.9):
+            raise PlanError(f"reserve={reserve!r} must be a fraction in [0, 0.9)")
+        return replace(
+            self,
+            endurance_s=self.endurance_s if endurance_s is None else endurance_s,
+            reserve=self.reserve if reserve is None else reserve,
+        )
+
     @classmethod
     def for_kind(cls, kind: str) -> VehicleProfile:
         if kind == "copter":

@@ -50,8 +50,12 @@ def _plans(
     opts: dict[str, Any],
 ) -> list[MissionPlan]:
     from missions import patterns, split, survey
+    from missions.plan import VehicleProfile
 
     v = vehicle.value
+    profile = VehicleProfile.for_kind(v).with_endurance(
+        None if opts["endurance"] is None else opts["endurance"] * 60.0, opts["reserve"]
+    )
     if pattern is Pattern.survey:
         if v != "copter":
             fail("--pattern survey needs --vehicle copter; a rover patrols with perimeter/point")
@@ -62,6 +66,7 @@ def _plans(
             "angle_deg": opts["angle"],
             "margin_m": opts["margin"],
             "speed_m_s": opts["speed"] or 10.0,
+            "profile": profile,
         }
         if vehicles > 1:
             return split.split_survey(site, CameraModel.default(), vehicles, **kw)
@@ -71,14 +76,19 @@ def _plans(
     if pattern is Pattern.perimeter:
         return [
             patterns.plan_perimeter(
-                site, v, inset_m=opts["inset"], altitude_agl_m=altitude, speed_m_s=opts["speed"]
+                site,
+                v,
+                inset_m=opts["inset"],
+                altitude_agl_m=altitude,
+                speed_m_s=opts["speed"],
+                profile=profile,
             )
         ]
     if pattern is Pattern.checkpoints:
         return [
             patterns.plan_checkpoints(
                 site, None, v, altitude_agl_m=altitude, margin_m=opts["margin"],
-                speed_m_s=opts["speed"], hold_s=opts["hold"],
+                speed_m_s=opts["speed"], hold_s=opts["hold"], profile=profile,
             )
         ]  # fmt: skip
     if opts["target"] is None:
@@ -92,6 +102,7 @@ def _plans(
         patterns.plan_point(
             site, target, v, altitude_agl_m=altitude, orbit_radius_m=opts["orbit"],
             hold_s=opts["hold"], margin_m=opts["margin"], speed_m_s=opts["speed"], name=name,
+            profile=profile,
         )
     ]  # fmt: skip
 
@@ -121,6 +132,10 @@ def plan(
     target: str | None = typer.Option(None, "--target", help="Point pattern: LON,LAT."),
     orbit: float = typer.Option(0.0, "--orbit", help="Point pattern: orbit radius m (0 hover)."),
     hold: float = typer.Option(10.0, "--hold", help="Seconds to hover at a point/checkpoint."),
+    endurance: float | None = typer.Option(
+        None, "--endurance", help="Battery endurance, minutes (copter 25, rover 180)."
+    ),
+    reserve: float | None = typer.Option(None, "--reserve", help="Kept in reserve, 0..0.9."),
     capture: str = typer.Option(
         "distance", "--capture", help="Survey photos: distance (trigger) or waypoint."
     ),
@@ -131,7 +146,7 @@ def plan(
     opts = {
         "angle": angle, "front_overlap": front_overlap, "side_overlap": side_overlap,
         "margin": margin, "inset": inset, "speed": speed, "target": target, "orbit": orbit,
-        "hold": hold, "capture": capture,
+        "hold": hold, "capture": capture, "endurance": endurance, "reserve": reserve,
     }  # fmt: skip
     try:
         plans = _plans(s, pattern, vehicle, altitude, vehicles, opts)

@@ -116,3 +116,15 @@ def test_mission_show_png(runner: CliRunner, tmp_path: Path) -> None:
     )
     assert doc["items"] > 10
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_endurance_options(runner: CliRunner) -> None:
+    short = runner.invoke(
+        mission_app, ["plan", str(SHENYANG), "--endurance", "10", "--reserve", "0.3"]
+    )
+    assert short.exit_code == 1
+    assert "usable endurance 7.0 min (10 min with 30% reserve) by" in short.stderr
+    bad = runner.invoke(mission_app, ["plan", str(SHENYANG), "--reserve", "2"])
+    assert bad.exit_code == 1 and "reserve=2.0" in bad.stderr
+    ok = _json(runner.invoke(mission_app, ["plan", str(SHENYANG), "--endurance", "40", "--json"]))
+    assert ok["valid"] is True and ok["battery_pct"] < 40
