@@ -260,14 +260,24 @@ def _waste_dumping(pen: _Pen, rng: np.random.Generator) -> None:
         bu, bv = _blob(rng, ru, rv, rough=0.4)
         pen.shadow(cu + bu, cv + bv, rng.uniform(0.4, 1.2), 90)
         centres.append((cu, cv, ru, rv, bu, bv))
-    for cu, cv, _ru, _rv, bu, bv in centres:
-        pen.poly(cu + bu, cv + bv, _jitter(rng, (115, 105, 92), 0.12))
+    base = _jitter(rng, (115, 105, 92), 0.12)
+    for cu, cv, ru, rv, bu, bv in centres:
+        pen.poly(cu + bu, cv + bv, base)
+        # Lumps: lighter towards the sun, darker away, so a heap reads as a heap.
+        for _ in range(int(rng.integers(3, 7))):
+            a, r = rng.uniform(0, 2 * math.pi), math.sqrt(rng.uniform()) * 0.6
+            lu, lv = _blob(rng, ru * rng.uniform(0.15, 0.35), rv * rng.uniform(0.15, 0.35), 14)
+            pen.poly(
+                cu + ru * r * math.cos(a) + lu,
+                cv + rv * r * math.sin(a) + lv,
+                _shade(base, rng.uniform(0.8, 1.2)),
+            )
     area = o.length_m * o.width_m
-    for _ in range(int(min(700, 12 * area))):
+    for _ in range(int(min(900, 16 * area))):
         cu, cv, ru, rv, _, _ = centres[int(rng.integers(len(centres)))]
         a, r = rng.uniform(0, 2 * math.pi), math.sqrt(rng.uniform()) * 0.85
         pu, pv = cu + ru * r * math.cos(a), cv + rv * r * math.sin(a)
-        s = rng.uniform(0.12, 0.7)
+        s = rng.uniform(0.08, 0.4)
         n = int(rng.integers(3, 6))
         t = np.sort(rng.uniform(0, 2 * math.pi, n))
         rr = s * rng.uniform(0.5, 1.0, n)
