@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -236,6 +238,140 @@ def _load_sites(paths: Sequence[str | Path] | None, what: str) -> list[Any]:
     return sites
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """What every world job needs (picklable, for worker processes)."""
+
+    out: Path
+    names: list[str]
+    size: tuple[int, int]
+    cam_model: Any
+    empty_fraction: float
+    distractor_fraction: float
+    oblique_fraction: float
+    altitude_range: tuple[float, float]
+    violations: int
+    distractors: int
+    min_box_px: float
+
+
+@dataclass
+class _JobResult:
+    worlds: list[tuple[str, str, int]] = field(default_factory=list)  # split, site, seed
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _run_job(item: tuple[_Settings, Any, int, list[tuple[str, int]]]) -> _JobResult:
+    """Generate one world and write its share of frames of each split."""
+    cfg, site, sd, shares = item
+    w_px, h_px = cfg.size
+    names = cfg.names
+    class_index = {n: i for i, n in enumerate(names)}
+    if site is None:
+        # Synthetic polygons: training and test sites differ by their seeds.
+        site = synthetic_site(sd)
+    world = generate_world(
+        site, sd, classes=names, violations=cfg.violations, distractors=cfg.distractors
+    )
+    result = _JobResult()
+    for split, share in shares:
+        if share == 0:
+            continue
+        split_no = SPLITS.index(split)
+        result.worlds.append((split, world.site_id, sd))
+        world.save(cfg.out / "ground_truth" / f"{split}_{world.site_id}_{sd}.geojson")
+        camera = SyntheticCamera(world, cfg.cam_model, seed=sd * 10 + split_no)
+        rng = np.random.default_rng([sd, split_no, 77])
+        start = datetime(2026, 5, 1, 2, 0, tzinfo=UTC) + timedelta(days=sd % 200)
+        # Hard negatives: distractors and the greenhouse tunnels of the scenery.
+        lookalikes = [
+            *world.distractors,
+            *(o for o in world.scenery if o.class_name == "greenhouse"),
+        ]
+        by_class: dict[str, list[PlantedObject]] = {}
+        for o in world.violations:
+            by_class.setdefault(o.class_name, []).append(o)
+        for i in range(share):
+            r = rng.uniform()
+            target: PlantedObject | None
+            if r < cfg.empty_fraction or not by_class:
+                target = None
+            elif r < cfg.empty_fraction + cfg.distractor_fraction and lookalikes:
+                target = lookalikes[int(rng.integers(len(lookalikes)))]
+            else:
+                cls = sorted(by_class)[int(rng.integers(len(by_class)))]
+                target = by_class[cls][int(rng.integers(len(by_class[cls])))]
+            pose = _sample_pose(
+                rng,
+                world,
+                cfg.cam_model,
+                target,
+                cfg.altitude_range,
+                cfg.oblique_fraction,
+                start + timedelta(seconds=2 * i),
+            )
+            frame = camera.render(pose)
+            xy, height, rot = camera.geometry(pose)
+            boxes = yolo_boxes(
+                world.violations,
+                class_index,
+                xy,
+                height,
+                rot,
+                camera.k,
+                (w_px, h_px),
+                min_box_px=cfg.min_box_px,
+            )
+            stem = f"{split}_{world.site_id}_{sd}_{i:05d}"
+            (cfg.out / "images" / split / f"{stem}.jpg").write_bytes(frame.jpeg or b"")
+            lines = [
+                f"{c} {(x1 + x2) / 2 / w_px:.6f} {(y1 + y2) / 2 / h_px:.6f} "
+                f"{(x2 - x1) / w_px:.6f} {(y2 - y1) / h_px:.6f}"
+                for c, x1, y1, x2, y2 in boxes
+            ]
+            (cfg.out / "labels" / split / f"{stem}.txt").write_text(
+                "\n".join(lines) + ("\n" if lines else ""), "utf-8"
+            )
+            result.records.append(
+                {
+                    "image": f"images/{split}/{stem}.jpg",
+                    "split": split,
+                    "site_id": world.site_id,
+                    "seed": sd,
+                    "pose": pose.model_dump(mode="json"),
+                    "boxes": [
+                        [names[c], round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2)]
+                        for c, x1, y1, x2, y2 in boxes
+                    ],
+                }
+            )
+    return result
+
+
+def _collect(
+    result: _JobResult,
+    report: DatasetReport,
+    manifest: IO[str],
+    done: int,
+    total: int,
+    progress: Callable[[int, int], None] | None,
+) -> int:
+    for split, site_id, sd in result.worlds:
+        report.worlds[split].append((site_id, sd))
+    for rec in result.records:
+        split = rec["split"]
+        report.images[split] += 1
+        if not rec["boxes"]:
+            report.empty_images[split] += 1
+        for box in rec["boxes"]:
+            report.boxes[split][box[0]] += 1
+        manifest.write(json.dumps(rec) + "\n")
+        done += 1
+        if progress is not None:
+            progress(done, total)
+    return done
+
+
 def generate_dataset(
     out_dir: str | Path,
     site_paths: Sequence[str | Path] | None = None,
@@ -258,6 +394,7 @@ def generate_dataset(
     min_box_px: float = 6.0,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> DatasetReport:
     """Write a YOLO dataset of ``images`` frames (all splits) to ``out_dir``.
 
@@ -268,7 +405,8 @@ def generate_dataset(
     (default: all five violation classes); only those classes are planted. Of the frames,
     ``empty_fraction`` are aimed away from violations, ``distractor_fraction`` at look-alikes
     (distractors, greenhouses), the rest at a violation of a uniformly drawn class;
-    ``oblique_fraction`` look obliquely (gimbal -45 to -75 deg).
+    ``oblique_fraction`` look obliquely (gimbal -45 to -75 deg). ``workers`` > 1 renders
+    worlds in that many processes; the output is the same whatever the number.
     """
     t_start = time.perf_counter()
     names = list(VIOLATION_KINDS if class_names is None else class_names)
@@ -280,6 +418,8 @@ def generate_dataset(
             )
     if len(set(names)) != len(names) or not names:
         raise DatasetError(f"class_names={names!r}: give each class once, at least one")
+    if workers < 1:
+        raise DatasetError(f"workers={workers}: use 1 or more processes")
     if images < 1:
         raise DatasetError(f"images={images}: ask for at least one image")
     seeds = [int(s) for s in seeds]
@@ -354,118 +494,39 @@ def generate_dataset(
                 jobs.append((site, sd, shares))
 
     cam_model = _scaled_camera(camera_model, (w_px, h_px))
-    class_index = {n: i for i, n in enumerate(names)}
+    settings = _Settings(
+        out=out,
+        names=names,
+        size=(w_px, h_px),
+        cam_model=cam_model,
+        empty_fraction=empty_fraction,
+        distractor_fraction=distractor_fraction,
+        oblique_fraction=oblique_fraction,
+        altitude_range=(float(lo_alt), float(hi_alt)),
+        violations=violations_per_world,
+        distractors=distractors_per_world,
+        min_box_px=min_box_px,
+    )
     report = DatasetReport(out_dir=out, data_yaml=out / "data.yaml")
     for split in SPLITS:
         report.images[split] = 0
         report.empty_images[split] = 0
         report.boxes[split] = {n: 0 for n in names}
         report.worlds[split] = []
-    manifest = (out / "manifest.jsonl").open("w", encoding="utf-8")
+    work = [(settings, site, sd, shares) for site, sd, shares in jobs]
     done = 0
-    try:
-        for site, sd, shares in jobs:
-            if site is None:
-                # Synthetic polygons: training and test sites differ by their seeds.
-                site = synthetic_site(sd)
-            world = generate_world(
-                site,
-                sd,
-                classes=names,
-                violations=violations_per_world,
-                distractors=distractors_per_world,
-            )
-            for split, share in shares:
-                if share == 0:
-                    continue
-                split_no = SPLITS.index(split)
-                report.worlds[split].append((world.site_id, sd))
-                world.save(out / "ground_truth" / f"{split}_{world.site_id}_{sd}.geojson")
-                camera = SyntheticCamera(world, cam_model, seed=sd * 10 + split_no)
-                rng = np.random.default_rng([sd, split_no, 77])
-                start = datetime(2026, 5, 1, 2, 0, tzinfo=UTC) + timedelta(days=sd % 200)
-                # Hard negatives: distractors and the greenhouse tunnels of the scenery.
-                lookalikes = [
-                    *world.distractors,
-                    *(o for o in world.scenery if o.class_name == "greenhouse"),
-                ]
-                by_class: dict[str, list[PlantedObject]] = {}
-                for o in world.violations:
-                    by_class.setdefault(o.class_name, []).append(o)
-                for i in range(share):
-                    r = rng.uniform()
-                    target: PlantedObject | None
-                    if r < empty_fraction or not by_class:
-                        target = None
-                    elif r < empty_fraction + distractor_fraction and lookalikes:
-                        target = lookalikes[int(rng.integers(len(lookalikes)))]
-                    else:
-                        cls = sorted(by_class)[int(rng.integers(len(by_class)))]
-                        target = by_class[cls][int(rng.integers(len(by_class[cls])))]
-                    pose = _sample_pose(
-                        rng,
-                        world,
-                        cam_model,
-                        target,
-                        altitude_range,
-                        oblique_fraction,
-                        start + timedelta(seconds=2 * i),
-                    )
-                    frame = camera.render(pose)
-                    xy, height, rot = camera.geometry(pose)
-                    boxes = yolo_boxes(
-                        world.violations,
-                        class_index,
-                        xy,
-                        height,
-                        rot,
-                        camera.k,
-                        (w_px, h_px),
-                        min_box_px=min_box_px,
-                    )
-                    stem = f"{split}_{world.site_id}_{sd}_{i:05d}"
-                    (out / "images" / split / f"{stem}.jpg").write_bytes(frame.jpeg or b"")
-                    lines = [
-                        f"{c} {(x1 + x2) / 2 / w_px:.6f} {(y1 + y2) / 2 / h_px:.6f} "
-                        f"{(x2 - x1) / w_px:.6f} {(y2 - y1) / h_px:.6f}"
-                        for c, x1, y1, x2, y2 in boxes
-                    ]
-                    (out / "labels" / split / f"{stem}.txt").write_text(
-                        "\n".join(lines) + ("\n" if lines else ""), "utf-8"
-                    )
-                    report.images[split] += 1
-                    if not boxes:
-                        report.empty_images[split] += 1
-                    for c, *_ in boxes:
-                        report.boxes[split][names[c]] += 1
-                    manifest.write(
-                        json.dumps(
-                            {
-                                "image": f"images/{split}/{stem}.jpg",
-                                "split": split,
-                                "site_id": world.site_id,
-                                "seed": sd,
-                                "pose": pose.model_dump(mode="json"),
-                                "boxes": [
-                                    [
-                                        names[c],
-                                        round(x1, 2),
-                                        round(y1, 2),
-                                        round(x2, 2),
-                                        round(y2, 2),
-                                    ]
-                                    for c, x1, y1, x2, y2 in boxes
-                                ],
-                            }
-                        )
-                        + "\n"
-                    )
-                    done += 1
-                    if progress is not None:
-                        progress(done, images)
-            del world
-    finally:
-        manifest.close()
+    with (out / "manifest.jsonl").open("w", encoding="utf-8") as manifest:
+        if workers > 1 and len(work) > 1:
+            # Worlds are independent: render them in parallel, collect in job order so the
+            # output does not depend on the number of workers.
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                results: Iterable[_JobResult] = pool.map(_run_job, work)
+                for result in results:
+                    done = _collect(result, report, manifest, done, images, progress)
+        else:
+            for item in work:
+                done = _collect(_run_job(item), report, manifest, done, images, progress)
 
     names_yaml = "\n".join(f"  {i}: {n}" for i, n in enumerate(names))
     report.data_yaml.write_text(

@@ -137,14 +137,18 @@ def test_labels_match_the_ground_truth(dataset: DatasetReport) -> None:
 
 @pytest.mark.slow
 def test_repeatable_and_argument_errors(tmp_path: Path) -> None:
-    args = {"seeds": [4], "images": 3, "val_fraction": 0.0, "test_fraction": 0.0, **FAST}
+    args = {"seeds": [4], "images": 4, "val_fraction": 0.0, "test_fraction": 0.25, **FAST}
     a = generate_dataset(tmp_path / "a", **args)  # type: ignore[arg-type]
-    b = generate_dataset(tmp_path / "b", **args)  # type: ignore[arg-type]
-    for split in ("train",):
+    # Two worlds (train, test) rendered by two worker processes: the same bytes.
+    b = generate_dataset(tmp_path / "b", workers=2, **args)  # type: ignore[arg-type]
+    for split in ("train", "test"):
         fa = sorted((a.out_dir / "images" / split).glob("*.jpg"))
         fb = sorted((b.out_dir / "images" / split).glob("*.jpg"))
         assert [p.name for p in fa] == [p.name for p in fb] and fa
         assert all(x.read_bytes() == y.read_bytes() for x, y in zip(fa, fb, strict=True))
+    manifest_a = (a.out_dir / "manifest.jsonl").read_text("utf-8")
+    assert manifest_a == (b.out_dir / "manifest.jsonl").read_text("utf-8")
+    assert a.images == b.images and a.boxes == b.boxes
     with pytest.raises(DatasetError, match="out_dir"):
         generate_dataset(tmp_path / "a", **args)  # type: ignore[arg-type]
     with pytest.raises(DatasetError, match="class_names"):
