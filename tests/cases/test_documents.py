@@ -12,9 +12,10 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cases.documents import DOCUMENT_KINDS, build_context, render_text
 from cases.models import Document
 
-from .scenario import World
+from .scenario import GENERAL_PATH, World
 
 pytestmark = pytest.mark.slow
 
@@ -187,3 +188,23 @@ def test_docx_is_editable_and_matches(issued: dict[str, Document]) -> None:
     doc = Docx(issued["decision"].docx_path)
     text = "\n".join(p.text for p in doc.paragraphs)
     assert "行政处罚决定书" in text and "CG罚决〔2026〕1号" in text and "陈某某" in text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        GENERAL_PATH,
+        ["confirm", "summary_decide", "serve", "record_performance", "close", "archive"],
+        ["confirm", "file", "investigate", "preserve_evidence", "handle_preserved"],
+    ],
+    ids=["general", "summary", "preservation"],
+)
+def test_every_step_document_renders(sqlite_session: Session, path: list[str]) -> None:
+    """All templates render with what each step records (text only: fast)."""
+    world = World(sqlite_session)
+    for action in path:
+        st = world.step(action)
+        for kind in st.data["documents_due"]:
+            text = render_text(kind, build_context(sqlite_session, st, kind, "TEST-1"))
+            assert DOCUMENT_KINDS[kind].title in text and "TEST-1" in text
+            assert "None" not in text, f"{kind} shows a missing value:\n{text}"

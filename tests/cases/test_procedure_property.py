@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
@@ -141,6 +142,7 @@ def corrupt(data: dict[str, Any], how: int, world: World) -> dict[str, Any]:
     return data
 
 
+@pytest.mark.slow
 @settings(
     max_examples=15,
     deadline=None,
