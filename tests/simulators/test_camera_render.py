@@ -82,6 +82,29 @@ def noon_world() -> World:
     return generate_world(load_site(SITE), seed=11, sun=(180.0, 90.0))
 
 
+@pytest.mark.parametrize("stabilized", [True, False])
+def test_projection_agrees_with_vision_georeferencing(world: World, stabilized: bool) -> None:
+    # The camera renders with the conventions vision.georef inverts: project ground points
+    # to pixels here, georeference those pixels there, land on the same ground points.
+    from vision.georef import pixel_to_ground
+
+    m = CameraModel.default()
+    cam = SyntheticCamera(world, m, effects=False, jpeg=False, stabilized=stabilized)
+    pose = pose_over(world, 120.0, 80.0, alt=70.0, yaw=237.0, gimbal_pitch=-62.0)
+    pose = pose.model_copy(update={"roll_deg": 4.0, "pitch_deg": -6.0, "gimbal_yaw_deg": 15.0})
+    (cx, cy), _, rot = cam.geometry(pose)
+    forward = rot @ np.array([0.0, 0.0, 1.0])  # optical axis, NED
+    centre = np.array([cx, cy]) + 70.0 / forward[2] * np.array([forward[1], forward[0]])
+    pts = centre + np.array([[0.0, 0.0], [15.0, -10.0], [-20.0, 5.0], [8.0, 25.0]])
+    uv, depth = cam.project(pose, pts)
+    assert np.all(depth > 0)
+    assert np.all((uv >= 0) & (uv <= [1280, 960]))
+    lon, lat = pixel_to_ground(uv[:, 0], uv[:, 1], pose, m, stabilized=stabilized,
+                               frame=world.frame)  # fmt: skip
+    x, y = world.frame.to_local(lon, lat)
+    assert np.allclose(np.column_stack([x, y]), pts, atol=0.01)
+
+
 def test_unstabilised_camera_follows_roll_and_pitch(world: World) -> None:
     # Right wing down tilts a hard-mounted nadir camera to the left of the vehicle, so the
     # point under the vehicle appears right of centre; nose up tilts the view forward (up the
