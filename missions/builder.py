@@ -3,7 +3,6 @@ plus camera commands into mission items, a lon/lat track, estimates and a checke
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -87,7 +86,8 @@ class RouteSet:
             self._fallbacks = []
             if self._margin > 0:
                 half = allowed_area(self._site, self._margin * 0.5)
-                self._fallbacks = [Router(half, self._inset), Router(self._site.local_allowed)]
+                bare = allowed_area(self._site, 0.0)  # as fenced, without a margin
+                self._fallbacks = [Router(half, self._inset), Router(bare)]
         return [self.primary, *self._fallbacks]
 
     def visible(self, a: NDArray, b: NDArray) -> NDArray:
@@ -104,10 +104,6 @@ class RouteSet:
                 if k == len(self.routers) - 1:
                     raise
         raise AssertionError("unreachable")
-
-    def route_length(self, a: Pt, b: Pt) -> float:
-        path = self.route(a, b)
-        return float(sum(math.dist(p, q) for p, q in itertools.pairwise(path)))
 
 
 def trigger_item(distance_m: float) -> MissionItem:

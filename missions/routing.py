@@ -8,7 +8,6 @@ shortest path only bends there); every edge is tested against the real region.
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -197,7 +196,3 @@ class Router:
         path.append(a)
         path.reverse()
         return float(dist[m + 1]), path
-
-    def route_length(self, a: Pt, b: Pt) -> float:
-        path = self.route(a, b)
-        return float(sum(math.dist(p, q) for p, q in itertools.pairwise(path)))

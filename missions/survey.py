@@ -197,12 +197,6 @@ def _joinable(
     return {pair: bool(ok) for pair, ok in zip(pairs, left & right, strict=True)}
 
 
-def _cost(rows: list[list[tuple[float, float, float]]], spacing: float, turn_m: float) -> float:
-    legs = sum(len(r) for r in rows)
-    length = sum(s[2] - s[1] for r in rows for s in r)
-    return length + legs * (spacing + turn_m)
-
-
 def choose_angle(area: Polygon | MultiPolygon, spacing: float, turn_m: float) -> float:
     """Sweep angle (deg clockwise from north) with the lowest estimated cost: coarse grid over
     0-180 plus the directions of the longest edges of the area's outline, then refined."""
