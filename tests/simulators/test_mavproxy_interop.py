@@ -73,7 +73,15 @@ class MavProxy:
         self.proc.stdin.write(command + "\n")
         self.proc.stdin.flush()
 
+    def printed(self, pattern: str, timeout: float = 10.0) -> None:
+        """Wait until any line so far (in whatever order) matches `pattern`."""
+        rx = re.compile(pattern)
+        if any(rx.search(line) for line in self.seen):
+            return
+        self.expect(pattern, timeout)
+
     def expect(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
+        """The next line matching `pattern` (lines before it are passed over)."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
         while True:
@@ -129,8 +137,8 @@ def test_mavproxy_waypoints_fence_mode_param(
 
     proxy.send("wp list")
     proxy.expect(r"Requesting 5 waypoints")
-    proxy.expect(r"^22 3 ")
-    proxy.expect(r"^16 3 41\.7010000000 123\.4010000000 35\.0")
+    proxy.expect(r"\b22 3 0\.0+ 0\.0+ 30\.0")
+    proxy.expect(r"\b16 3 41\.7010000000 123\.4010000000 35\.0")
 
     proxy.send("fence load fence.txt")
     proxy.expect(r"Got MISSION_ACK: TYPE_FENCE: ACCEPTED")
@@ -139,11 +147,13 @@ def test_mavproxy_waypoints_fence_mode_param(
 
     proxy.send("fence list")
     proxy.expect(r"Requesting 4 fence items")
-    proxy.expect(r"^5001 0 41\.7020000000 123\.4020000000")
+    proxy.expect(r"\b5001 0 41\.7020000000 123\.4020000000")
 
     proxy.send("mode GUIDED")
     proxy.expect(r"Mode GUIDED")
     assert sim.vehicle.mode == "GUIDED"
+    # MAVProxy sets only parameters it has fetched: wait for its start-up fetch to finish.
+    proxy.printed(r"Received \d+ parameters", timeout=20)
     proxy.send("param set WPNAV_SPEED 800")
     assert sim.wait_until(lambda v: v.params["WPNAV_SPEED"] == 800.0, timeout=5)
     proxy.send("param show WPNAV_SPEED")
