@@ -278,3 +278,25 @@ def test_loiter_time_and_change_speed_in_mission() -> None:
     assert v.time_s - arrived == pytest.approx(20.0, abs=1.5)  # loitered 20 s
     run(v, 60, lambda v: not v.armed)
     assert not v.armed and v.landed and v.mission_state == M.MISSION_STATE_COMPLETE
+
+
+def test_battery_drains_with_flight_and_speed() -> None:
+    v = ready_vehicle(BATT_CAPACITY=10000, SIM_GPS_NOISE=0)
+    idle_mah = v.consumed_mah
+    v.set_mode("GUIDED")
+    v.arm()
+    v.takeoff(20)
+    run(v, 30, lambda v: v.alt_rel_m > 19.9 and abs(v.body.vu) < 0.05)
+    start_mah, start_v = v.consumed_mah, v.voltage
+    run(v, 60)  # hover a minute
+    hover_mah = v.consumed_mah - start_mah
+    v.goto(*offset(*HOME[:2], 2000, 0), 20, None)
+    run(v, 20, lambda v: v.body.ground_speed > 9.9)
+    before = v.consumed_mah
+    run(v, 60)  # a minute at 10 m/s
+    cruise_mah = v.consumed_mah - before
+    assert idle_mah < 10  # disarmed on the ground for 5 s: next to nothing
+    assert hover_mah == pytest.approx(18.0 * 60 / 3.6, rel=0.05)  # 18 A hover for 60 s
+    assert cruise_mah > hover_mah * 1.2  # drag costs power
+    assert v.voltage < start_v
+    assert 80 < v.battery_remaining_pct < 100
