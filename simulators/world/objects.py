@@ -193,10 +193,12 @@ def _gable_roof(
 def _illegal_construction(pen: _Pen, rng: np.random.Generator) -> None:
     o = pen.obj
     lh, wh = o.length_m / 2, o.width_m / 2
-    height = rng.uniform(3.0, 7.0)
-    pen.shadow([-lh, lh, lh, -lh], [-wh, -wh, wh, wh], height, int(rng.uniform(90, 150)))
     variant = rng.uniform()
-    if variant < 0.75:
+    height = rng.uniform(3.0, 7.0) if variant < 0.85 else rng.uniform(1.2, 2.5)
+    pen.shadow([-lh, lh, lh, -lh], [-wh, -wh, wh, wh], height, int(rng.uniform(90, 150)))
+    if variant >= 0.85:
+        _brick_extension(pen, rng, lh, wh)
+    elif variant < 0.7:
         blues = [(45, 95, 185), (60, 120, 200), (30, 80, 160), (70, 140, 210), (90, 150, 190)]
         base = _jitter(rng, blues[int(rng.integers(len(blues)))], 0.12)
         if rng.uniform() < 0.7:
@@ -228,6 +230,32 @@ def _illegal_construction(pen: _Pen, rng: np.random.Generator) -> None:
         for _ in range(int(rng.integers(3, 9))):
             u0, v0 = rng.uniform(-lh, lh - 1), rng.uniform(-wh, wh - 1)
             pen.rect(u0, v0, u0 + rng.uniform(0.8, 2.0), v0 + 0.08, (60, 45, 40, 255))
+
+
+def _brick_extension(pen: _Pen, rng: np.random.Generator, lh: float, wh: float) -> None:
+    """Unroofed brick walls going up: rooms, door gaps, a floor littered with material."""
+    floor = _jitter(rng, (150, 140, 125), 0.08)
+    pen.rect(-lh, -wh, lh, wh, floor)
+    brick = _jitter(rng, (165, 85, 60), 0.1)
+    t = rng.uniform(0.24, 0.37)
+    # Outer walls, one with a door gap.
+    gap = rng.uniform(-lh * 0.6, lh * 0.5)
+    pen.rect(-lh, -wh, gap, -wh + t, brick)
+    pen.rect(gap + 1.0, -wh, lh, -wh + t, brick)
+    pen.rect(-lh, wh - t, lh, wh, brick)
+    pen.rect(-lh, -wh, -lh + t, wh, brick)
+    pen.rect(lh - t, -wh, lh, wh, brick)
+    # Partition walls into rooms, each with a doorway.
+    for u in np.sort(rng.uniform(-lh * 0.6, lh * 0.6, int(rng.integers(1, 4)))):
+        door = rng.uniform(-wh * 0.6, wh * 0.4)
+        pen.rect(u, -wh, u + t, door, brick)
+        pen.rect(u, door + 0.9, u + t, wh, brick)
+    # Mortar courses on the wall tops read as a fine dark texture.
+    for v in (-wh + t / 2, wh - t / 2):
+        pen.rect(-lh, v - 0.02, lh, v + 0.02, _shade(brick, 0.7))
+    for _ in range(int(rng.integers(2, 6))):
+        u0, v0 = rng.uniform(-lh + 0.5, lh - 1.5), rng.uniform(-wh + 0.5, wh - 1.2)
+        pen.rect(u0, v0, u0 + rng.uniform(0.6, 1.2), v0 + rng.uniform(0.4, 0.8), _shade(brick, 0.9))
 
 
 # Mostly dull rubble, soil, paper and grey plastic; a few bright bags and bottles.
@@ -288,6 +316,9 @@ def _waste_dumping(pen: _Pen, rng: np.random.Generator) -> None:
 def _open_burning(pen: _Pen, rng: np.random.Generator) -> None:
     o = pen.obj
     lh, wh = o.length_m / 2, o.width_m / 2
+    if rng.uniform() < 0.4:
+        _straw_burning(pen, rng, lh, wh)
+        return
     bu, bv = _blob(rng, lh * 0.98, wh * 0.98, rough=0.35)
     pen.poly(bu * 1.0, bv * 1.0, _jitter(rng, (95, 70, 45), 0.1))  # scorched rim
     pen.poly(bu * 0.9, bv * 0.9, _jitter(rng, (32, 30, 28), 0.06))
@@ -315,6 +346,31 @@ def _open_burning(pen: _Pen, rng: np.random.Generator) -> None:
         su, sv = _blob(rng, r, r * rng.uniform(0.6, 1.0), n=16, rough=0.3)
         g = int(grey + rng.normal(0, 10))
         pen.poly(cu + su, cv + sv, (g, g, min(255, g + 4), int(rng.uniform(50, 100))))
+
+
+def _straw_burning(pen: _Pen, rng: np.random.Generator, lh: float, wh: float) -> None:
+    """Straw burning in a field: a charred strip of stubble rows behind a line of fire."""
+    wind = math.radians(pen.scene.wind_to_deg - pen.obj.heading_deg)
+    side = 1.0 if math.sin(wind) >= 0 else -1.0  # the fire front runs downwind
+    u = np.linspace(-lh * 0.97, lh * 0.97, 18)
+    lo = -wh * 0.95 + rng.uniform(0, wh * 0.15, len(u))
+    hi = wh * 0.95 - rng.uniform(0, wh * 0.15, len(u))
+    pen.poly(np.concatenate([u, u[::-1]]), np.concatenate([lo, hi[::-1]]), (38, 34, 30, 255))
+    # Half-burnt rows: ash lines along the field's rows.
+    ash = _jitter(rng, (120, 115, 108), 0.1, a=170)
+    for v in np.arange(-wh * 0.85, wh * 0.85, rng.uniform(0.5, 0.9)):
+        pen.rect(-lh * 0.9, v, lh * 0.9, v + 0.12, ash)
+    front = side * wh * 0.85
+    for uc in np.arange(-lh * 0.9, lh * 0.9, rng.uniform(0.6, 1.2)):
+        fu, fv = _blob(rng, rng.uniform(0.3, 0.6), rng.uniform(0.2, 0.45), n=10, rough=0.6)
+        pen.poly(uc + fu, front + fv, _jitter(rng, (240, 120, 30), 0.1))
+        pen.poly(uc + fu * 0.5, front + fv * 0.5, _jitter(rng, (255, 215, 90), 0.05))
+    grey = rng.uniform(170, 235)
+    for uc in np.arange(-lh * 0.8, lh * 0.8, max(1.0, lh / 5)):
+        r = wh * rng.uniform(0.3, 0.45)
+        su, sv = _blob(rng, r * 1.3, r, n=16, rough=0.3)
+        g = int(grey + rng.normal(0, 8))
+        pen.poly(uc + su, front * 0.6 + sv, (g, g, min(255, g + 4), int(rng.uniform(50, 95))))
 
 
 def _excavator(pen: _Pen, rng: np.random.Generator, cu: float, cv: float) -> None:
