@@ -324,7 +324,7 @@ def _cmap_chars(path: Path) -> frozenset[str]:
 def _cmap_cached(path: str) -> frozenset[str]:
     from fontTools.ttLib import TTFont
 
-    with TTFont(path, lazy=True) as f:
+    with TTFont(path, fontNumber=0, lazy=True) as f:
         return frozenset(chr(c) for c in f.getBestCmap())
 
 
