@@ -1,12 +1,33 @@
-"""Dependencies shared by the routers: a database session per request, pagination."""
+"""Dependencies shared by the routers: a database session per request, pagination, the
+authenticated user with role checks and department scope, rate limits and list ETags."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from fastapi import Query, Request
+from fastapi import Depends, HTTPException, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
 from sqlalchemy.orm import Session
+
+from cases.models import User
+from gateway.auth import tokens
+from gateway.errors import AuthError
+
+SESSION_COOKIE = "fp_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+#: Roles of the gateway (the case record knows a few more: head, archivist, engineer).
+INSPECTOR, LEGAL_REVIEWER, SUPERVISOR, ADMIN = "inspector", "legal_reviewer", "supervisor", "admin"
+#: Who may plan and launch missions, and manage vehicles.
+FLIGHT_ROLES = (INSPECTOR, SUPERVISOR, ADMIN, "head", "engineer")
+#: Who may act on cases (the procedure then checks the role allowed for each step).
+CASE_ROLES = (INSPECTOR, LEGAL_REVIEWER, SUPERVISOR, ADMIN, "head", "archivist")
 
 
 def db_session(request: Request) -> Iterator[Session]:
@@ -26,3 +47,108 @@ def page(
     offset: int = Query(0, ge=0, le=10_000_000, description="Items to skip."),
 ) -> Page:
     return Page(limit, offset)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated user of a request."""
+
+    id: int
+    username: str
+    name: str
+    role: str
+    department_id: str | None
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this user."""
+        return f"user:{self.username}"
+
+    @property
+    def all_departments(self) -> bool:
+        """Administrators see every department; everyone else only their own."""
+        return self.role == ADMIN
+
+    def may_see(self, department_id: str | None) -> bool:
+        return self.all_departments or (
+            department_id is not None and department_id == self.department_id
+        )
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def current_user(request: Request, session: Session = Depends(db_session)) -> Principal:
+    """The user of a bearer token, or of the console's session cookie (with CSRF check)."""
+    secret: bytes = request.app.state.config.secret_key
+    header = request.headers.get("authorization", "")
+    try:
+        if header.lower().startswith("bearer "):
+            claims = tokens.verify(secret, header[7:].strip(), "access")
+        elif SESSION_COOKIE in request.cookies:
+            claims = tokens.verify(secret, request.cookies[SESSION_COOKIE], "session")
+            if request.method not in SAFE_METHODS:
+                sent = request.headers.get(CSRF_HEADER, "")
+                if not claims.csrf or not hmac.compare_digest(sent, claims.csrf):
+                    raise HTTPException(
+                        403, f"CSRF check failed: send the session's token in {CSRF_HEADER}"
+                    )
+        else:
+            raise _unauthorized("not authenticated: log in or send a bearer token")
+    except AuthError as exc:
+        raise _unauthorized(str(exc)) from None
+    user = session.get(User, claims.user_id)
+    if user is None or not user.active or user.username != claims.username:
+        raise _unauthorized("user unknown or deactivated")
+    principal = Principal(user.id, user.username, user.name, user.role, user.department_id)
+    request.state.principal = principal
+    return principal
+
+
+def require(*roles: str) -> Callable[..., Principal]:
+    """A dependency admitting only users holding one of ``roles``."""
+
+    def check(user: Principal = Depends(current_user)) -> Principal:
+        if user.role not in roles:
+            raise HTTPException(
+                403, f"role '{user.role}' may not do this; needs one of {list(roles)}"
+            )
+        return user
+
+    return check
+
+
+def rate_limited(name: str) -> Callable[[Request], None]:
+    """A dependency applying the app's rate limiter ``name`` to the client address."""
+
+    def check(request: Request) -> None:
+        limiter = request.app.state.limiters[name]
+        client = request.client.host if request.client else "unknown"
+        wait = limiter.allow(client)
+        if wait > 0:
+            raise HTTPException(
+                429,
+                f"too many requests; retry in {wait:.0f} s",
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )
+
+    return check
+
+
+def etag_response(request: Request, data: Any) -> Response:
+    """``data`` as JSON with a strong ETag; 304 when the client already holds it."""
+    body = json.dumps(
+        jsonable_encoder(data), ensure_ascii=False, separators=(",", ":"), sort_keys=True
+    ).encode("utf-8")
+    tag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
+    match = request.headers.get("if-none-match", "")
+    if tag in [t.strip() for t in match.split(",")] or match.strip() == "*":
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def listing(total: int, paging: Page, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The envelope of every list: total, limit, offset, items."""
+    return {"total": total, "limit": paging.limit, "offset": paging.offset, "items": items}

@@ -5,14 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cases.models import Evidence, EvidenceMedia, Media
-from gateway.api.deps import Page, db_session, page
+from gateway.api.deps import (
+    Page,
+    Principal,
+    current_user,
+    db_session,
+    etag_response,
+    listing,
+    page,
+)
+from gateway.api.scope import scope_evidence
 
 router = APIRouter(tags=["evidence"])
 
@@ -37,16 +46,18 @@ def evidence_summary(item: Evidence, media: list[str]) -> dict[str, Any]:
     }
 
 
-@router.get("/evidence", summary="List evidence, newest first")
+@router.get("/evidence", summary="List evidence of the user's department, newest first")
 def list_evidence(
+    request: Request,
     class_name: str | None = Query(None, max_length=64),
     sortie_id: str | None = Query(None, max_length=100),
     site_id: str | None = Query(None, max_length=100),
     paging: Page = Depends(page),
+    user: Principal = Depends(current_user),
     session: Session = Depends(db_session),
-) -> dict[str, Any]:
-    query = select(Evidence)
-    total = select(func.count()).select_from(Evidence)
+) -> Response:
+    query = scope_evidence(select(Evidence), user)
+    total = scope_evidence(select(func.count()).select_from(Evidence), user)
     for column, value in (
         (Evidence.class_name, class_name),
         (Evidence.sortie_id, sortie_id),
@@ -70,19 +81,17 @@ def list_evidence(
             .order_by(EvidenceMedia.position)
         ).scalars():
             media[link.evidence_id].append(link.sha256)
-    return {
-        "total": session.execute(total).scalar_one(),
-        "limit": paging.limit,
-        "offset": paging.offset,
-        "items": [evidence_summary(item, media[item.id]) for item in items],
-    }
+    items_out = [evidence_summary(item, media[item.id]) for item in items]
+    return etag_response(request, listing(session.execute(total).scalar_one(), paging, items_out))
 
 
 @router.get("/evidence/{evidence_id}", summary="One evidence item")
 def get_evidence(
-    evidence_id: str = PathParam(max_length=100), session: Session = Depends(db_session)
+    evidence_id: str = PathParam(max_length=100),
+    user: Principal = Depends(current_user),
+    session: Session = Depends(db_session),
 ) -> dict[str, Any]:
-    item = session.get(Evidence, evidence_id)
+    item = session.scalar(scope_evidence(select(Evidence).where(Evidence.id == evidence_id), user))
     if item is None:
         raise HTTPException(404, f"evidence {evidence_id} not found")
     media = [link.sha256 for link in item.media]
@@ -98,9 +107,20 @@ def get_evidence(
 def get_media(
     request: Request,
     sha256: str = PathParam(pattern=r"^[0-9a-f]{64}$"),
+    user: Principal = Depends(current_user),
     session: Session = Depends(db_session),
 ) -> FileResponse:
     media = session.get(Media, sha256)
+    linked = scope_evidence(
+        select(EvidenceMedia.evidence_id)
+        .join(Evidence, Evidence.id == EvidenceMedia.evidence_id)
+        .where(EvidenceMedia.sha256 == sha256)
+        .limit(1),
+        user,
+    )
+    # Media of another department's evidence (or of no evidence) stays hidden, except to admins.
+    if media is not None and not user.all_departments and session.scalar(linked) is None:
+        media = None
     if media is None:
         raise HTTPException(404, f"media {sha256} not found")
     path = Path(media.path)

@@ -1,37 +1,312 @@
-"""`patrol gateway serve`: the REST API and the web console."""
+"""`patrol gateway serve|user`: the REST API and the web console, and the console's accounts.
+
+`serve` loads (or creates) the token secret and the audit log key under
+`$FIELDPATROL_HOME/keys`, runs the migrations, issues signed tree heads in the background and,
+with `--simulate`, launches sorties on the built-in simulator (the launcher is built here in
+patrol/, since the gateway never imports simulators).
+"""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import typer
 
 from patrol.config import ConfigError, Settings
-from patrol.output import console, fail
+from patrol.output import console, emit_json, fail
 from patrol.services import port_open
 
 app = typer.Typer(help="网关与控制台 (Serve the API and the web console).", no_args_is_help=True)
+user_app = typer.Typer(help="控制台账户 (Console accounts).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+SECRET_FILE = "gateway-token.key"
+LOG_KEY_FILE = "audit-log.key"
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings.load()
+        settings.ensure_dirs()
+    except ConfigError as exc:
+        fail(str(exc))
+    return settings
+
+
+def token_secret(keys_dir: Path) -> bytes:
+    """The token-signing secret, created (mode 0600) on first use so restarts keep sessions."""
+    path = keys_dir / SECRET_FILE
+    if path.is_file():
+        data = path.read_bytes()
+        if len(data) >= 32:
+            return data
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    data = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return data
+
+
+def simulated_launcher(speedup: float = 5.0, timeout_s: float = 900.0) -> Callable[..., Any]:
+    """A launcher flying each sortie on its own built-in simulator over real MAVLink."""
+
+    async def launcher(request: dict[str, Any], report: Callable[[dict[str, Any]], None]) -> Any:
+        from missions.items import MissionItem
+        from simulators.vehicle import SimulatorServer
+        from telemetry.link import Vehicle
+
+        items = [MissionItem(**i) for i in request["items"]]
+        fence = [MissionItem(**i) for i in request.get("fence", [])]
+        rally = [MissionItem(**i) for i in request.get("rally", [])]
+        home = items[0]
+        vehicle_id = request["vehicle_id"]
+        sim = SimulatorServer(
+            kind=request.get("vehicle", "copter"),
+            home=(home.lat_deg, home.lon_deg, 42.0),
+            port=0,
+            speedup=speedup,
+        )
+        url = await asyncio.to_thread(sim.start)
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            async with Vehicle.connect(url, timeout=20) as v:
+                report({"kind": "progress", "event": "uploading", "vehicle_id": vehicle_id})
+                await v.mission.upload(items)
+                if fence:
+                    await v.fence.upload(fence)
+                if rally:
+                    await v.rally.upload(rally)
+                photos = 0
+
+                async def positions() -> None:
+                    last = 0.0
+                    loop = asyncio.get_running_loop()
+                    async for p in v.telemetry.position():
+                        if loop.time() - last >= 0.2:  # 5 Hz is plenty for a map
+                            last = loop.time()
+                            report(
+                                {
+                                    "kind": "position",
+                                    "vehicle_id": vehicle_id,
+                                    "lon": p.lon,
+                                    "lat": p.lat,
+                                    "alt_agl_m": p.alt_agl_m,
+                                    "heading_deg": p.heading_deg,
+                                    "speed_m_s": p.ground_speed_m_s,
+                                    "mode": v.state.mode,
+                                    "progress": v.mission_progress,
+                                    "items": len(items) - 1,
+                                }
+                            )
+
+                async def events() -> None:
+                    async for e in v.events():
+                        kind = "fence" if "fence" in e.kind else "progress"
+                        report(
+                            {
+                                "kind": kind,
+                                "event": e.kind,
+                                "vehicle_id": vehicle_id,
+                                "detail": {
+                                    k: val
+                                    for k, val in e.to_dict().items()
+                                    if isinstance(val, str | int | float | bool)
+                                },
+                            }
+                        )
+
+                async def captures() -> None:
+                    nonlocal photos
+                    async for _pose in v.camera.captures():
+                        photos += 1
+
+                tasks = [asyncio.create_task(f()) for f in (positions, events, captures)]
+                await v.wait_ready(60, armable=False)
+                if v.state.is_copter:
+                    await v.action.set_mode("GUIDED")
+                await v.action.arm(wait_ready_s=30)
+                await v.action.start_mission()
+                report({"kind": "progress", "event": "mission_started", "vehicle_id": vehicle_id})
+                try:
+                    landed = await v.wait_landed(timeout=timeout_s, disarmed=v.state.is_copter)
+                except asyncio.CancelledError:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(v.action.return_to_launch(), 5.0)
+                    raise
+                return {
+                    "status": "completed" if landed.mission_finished else "failed",
+                    "flight_time_s": landed.flight_time_s,
+                    "photos": photos,
+                }
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.to_thread(sim.stop)
+
+    return launcher
 
 
 @app.command()
 def serve(
     host: str = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
     port: int = typer.Option(None, min=1, max=65535, help="Port (default 8600)."),
+    simulate: bool = typer.Option(
+        False, "--simulate", help="Launch sorties on the built-in simulator."
+    ),
+    speedup: float = typer.Option(5.0, min=0.1, max=100.0, help="Simulator speed-up."),
+    cors: list[str] = typer.Option(
+        [], "--cors-origin", help="Allow this browser origin (CORS is closed by default)."
+    ),
+    head_interval: float = typer.Option(60.0, min=1.0, help="Seconds between signed heads."),
 ) -> None:
     """Serve the REST API (/api, /openapi.json) and the web console (/)."""
     import uvicorn
 
-    from cases.db import upgrade
+    from cases.audit import HeadIssuer, LogKey
+    from cases.db import session_factory, upgrade
     from gateway.app import GatewayConfig, create_app
 
-    try:
-        settings = Settings.load()
-        settings.ensure_dirs()
-    except ConfigError as exc:
-        fail(str(exc))
+    settings = _settings()
     host = host or settings.gateway_host
     port = port or settings.gateway_port
     if port_open(host, port):
         fail(f"port {port} on {host} is already in use; pass --port with a free port")
     upgrade(settings.database_url)
-    app_ = create_app(GatewayConfig(settings.database_url, settings.media_dir))
+    log_key = LogKey.load_or_create(settings.keys_dir / LOG_KEY_FILE)
+    config = GatewayConfig(
+        settings.database_url,
+        settings.media_dir,
+        secret_key=token_secret(settings.keys_dir),
+        home=settings.home,
+        log_key=log_key,
+        cors_origins=tuple(cors),
+        mqtt_host=settings.mqtt_host,
+        mqtt_port=settings.mqtt_port,
+        launcher=simulated_launcher(speedup) if simulate else None,
+    )
+    app_ = create_app(config)
+    issuer = HeadIssuer(session_factory(app_.state.engine), log_key, interval_s=head_interval)
+    issuer.start()
     console.print(f"控制台 console: http://{host}:{port}/   API: http://{host}:{port}/docs")
-    uvicorn.run(app_, host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(app_, host=host, port=port, log_level="warning")
+    finally:
+        issuer.stop()
+
+
+@user_app.command("add")
+def user_add(
+    username: str = typer.Argument(..., help="Login name."),
+    name: str = typer.Option(..., help="Full name (acts are taken by a named person)."),
+    role: str = typer.Option(
+        ..., help="inspector, legal_reviewer, supervisor, admin (or head, archivist, engineer)."
+    ),
+    department: str = typer.Option(None, help="Department code, e.g. CG."),
+    credential_no: str = typer.Option(None, help="Enforcement credential number (执法证号)."),
+    password: str = typer.Option(
+        None, help="Password (default: read FIELDPATROL_NEW_PASSWORD, else prompt)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Create a console user with a password (or set the password of an existing one)."""
+    from sqlalchemy import select
+
+    from cases.db import make_engine, session_factory, upgrade
+    from cases.errors import CasesError
+    from cases.models import User
+    from cases.users import create_user
+    from gateway.auth.passwords import set_password
+    from gateway.errors import AuthError
+    from gateway.models import ensure_tables
+
+    settings = _settings()
+    secret = password or os.environ.get("FIELDPATROL_NEW_PASSWORD")
+    if not secret:
+        secret = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        ensure_tables(engine)
+        with session_factory(engine)() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            created = user is None
+            try:
+                if user is None:
+                    user = create_user(
+                        session,
+                        username,
+                        name,
+                        role,
+                        department,
+                        credential_no=credential_no,
+                        actor="system:patrol-gateway",
+                    )
+                set_password(session, user, secret)
+            except (CasesError, AuthError) as exc:
+                fail(str(exc))
+            session.commit()
+            out = {
+                "id": user.id,
+                "username": user.username,
+                "name": user.name,
+                "role": user.role,
+                "department": user.department_id,
+                "created": created,
+            }
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(out)
+    else:
+        verb = "created" if created else "password set for"
+        console.print(f"{verb} user {username} ({out['role']}, {out['department'] or '-'})")
+
+
+@user_app.command("list")
+def user_list(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """List the users and whether each can log in to the console."""
+    from sqlalchemy import select
+
+    from cases.db import make_engine, session_factory, upgrade
+    from cases.models import User
+    from gateway.models import Credential, ensure_tables
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        ensure_tables(engine)
+        with session_factory(engine)() as session:
+            has_password = set(session.scalars(select(Credential.user_id)))
+            users = [
+                {
+                    "id": u.id,
+                    "username": u.username,
+                    "name": u.name,
+                    "role": u.role,
+                    "department": u.department_id,
+                    "active": u.active,
+                    "can_log_in": u.id in has_password and u.active,
+                }
+                for u in session.scalars(select(User).order_by(User.id))
+            ]
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json({"users": users})
+        return
+    for u in users:
+        console.print(
+            f"{u['username']:<16} {u['role']:<15} {u['department'] or '-':<6} "
+            f"{'login' if u['can_log_in'] else 'no login'}  {u['name']}"
+        )
