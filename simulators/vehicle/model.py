@@ -22,6 +22,14 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink2
 from simulators.vehicle import fence as fence_mod
 from simulators.vehicle.geo import LocalPlane, bearing_deg, wrap_180
 from simulators.vehicle.guidance import drive_rover, fly_copter
+from simulators.vehicle.health import (
+    auto_disarm,
+    check_failsafes,
+    check_fence,
+    update_battery,
+    update_estimate,
+    update_sensors,
+)
 from simulators.vehicle.items import (
     AMSL_FRAMES,
     FENCE,
@@ -41,10 +49,6 @@ from simulators.vehicle.modes import (
 from simulators.vehicle.params import ParamStore
 
 M = mavlink2
-GPS_FIX_AFTER_S = 1.0
-GPS_PERIOD_S = 0.2
-GUST_PERIOD_S = 0.1
-EKF_READY_AFTER_S = 3.0
 FORCE_ARM_MAGIC = 21196
 SEVERITY = {
     "emergency": M.MAV_SEVERITY_EMERGENCY,
@@ -901,88 +905,22 @@ class Vehicle:
 
     def step(self, dt: float, real_time_s: float = 0.0) -> None:
         self.time_s += dt
-        self._sensors(dt)
-        self._battery(dt)
-        self._failsafes(real_time_s)
+        update_sensors(self, dt)
+        update_battery(self, dt)
+        check_failsafes(self, real_time_s)
         if self.is_copter:
             fly_copter(self, dt)
         else:
             drive_rover(self, dt)
-        self._estimate()
+        update_estimate(self)
         if self.armed:
             self._camera()
             if self.time_s >= self._fence_next_check:
                 self._fence_next_check = self.time_s + 0.1
-                self._fence()
+                check_fence(self)
             if self.mode != "SMART_RTL":
                 self._breadcrumb()
-        self._auto_disarm()
-
-    def _sensors(self, dt: float) -> None:
-        p = self.params
-        had_fix = self.gps_fix
-        self.gps_fix = self.time_s >= GPS_FIX_AFTER_S and p["SIM_GPS_DISABLE"] == 0
-        if had_fix and not self.gps_fix:
-            self._gps_lost_at = self.time_s
-            self.text("warning", "GPS 1: lost fix")
-        elif self.gps_fix and not had_fix and self.time_s > GPS_FIX_AFTER_S + dt:
-            self._gps_lost_at = None
-            self.text("info", "GPS 1: detected fix")
-        # The EKF keeps dead-reckoning for a second after the GPS goes; then position is bad.
-        if self.gps_fix:
-            self.ekf_ok = self.time_s >= EKF_READY_AFTER_S or self.ekf_ok
-        elif self._gps_lost_at is None or self.time_s - self._gps_lost_at > 1.0:
-            self.ekf_ok = False
-        self._wind_ne = self._wind()
-        gauss = self.rng.gauss
-        # GPS noise: a first-order Gauss-Markov walk (tau 10 s) of SIM_GPS_NOISE metres sigma,
-        # updated at the 5 Hz of a GPS receiver (as SITL's SIM_GPS_HZ).
-        self._gps_timer += dt
-        if self._gps_timer >= GPS_PERIOD_S - 1e-9:
-            step = self._gps_timer
-            self._gps_timer = 0.0
-            sigma = p["SIM_GPS_NOISE"]
-            tau = 10.0
-            k = sigma * math.sqrt(2.0 * step / tau)
-            noise = self._gps_noise
-            for i in range(3):
-                noise[i] += -noise[i] * step / tau + k * gauss(0.0, 1.0)
-        # Gusts: a 2 s correlated random walk, 10 Hz.
-        self._gust_timer += dt
-        if self._gust_timer >= GUST_PERIOD_S - 1e-9:
-            step = self._gust_timer
-            self._gust_timer = 0.0
-            turb = p["SIM_WIND_TURB"] + 0.1 * p["SIM_WIND_SPD"]
-            if turb > 0 or self._gust[0] or self._gust[1]:
-                k = turb * math.sqrt(step) * 0.3
-                for i in range(2):
-                    self._gust[i] += -self._gust[i] * step / 2.0 + k * gauss(0.0, 1.0)
-
-    def _estimate(self) -> None:
-        b = self.body
-        if self.gps_fix:
-            self.est_n = b.n + self._gps_noise[0]
-            self.est_e = b.e + self._gps_noise[1]
-        # Altitude comes from the barometer, whether or not the GPS has a fix.
-        self.est_u = b.u + 0.3 * self._gps_noise[2]
-
-    def _battery(self, dt: float) -> None:
-        b = self.body
-        if self.armed and self.is_copter and not self.landed:
-            air = math.hypot(b.vn - self._wind_ne[0], b.ve - self._wind_ne[1])
-            self.current_a = 18.0 + 0.06 * air * air + 4.0 * max(0.0, b.vu)
-        elif self.armed and self.is_copter:
-            self.current_a = 4.0
-        elif self.armed:
-            self.current_a = 2.0 + 1.5 * b.ground_speed
-        else:
-            self.current_a = 0.6
-        self.consumed_mah += self.current_a * dt / 3.6
-        cap = max(1.0, self.params["BATT_CAPACITY"])
-        soc = max(0.0, 1.0 - self.consumed_mah / cap)
-        full = self.params["SIM_BATT_VOLTAGE"]
-        # Four-cell LiPo: 4.2 V per cell full, 3.5 V empty, 20 milliohm of sag.
-        self.voltage = full * (3.5 + 0.7 * soc) / 4.2 - 0.02 * self.current_a
+        auto_disarm(self)
 
     def _wind(self) -> tuple[float, float]:
         spd = self.params["SIM_WIND_SPD"]
@@ -991,81 +929,6 @@ class Vehicle:
         # SIM_WIND_DIR is where the wind comes from; it blows towards the opposite bearing.
         to = math.radians(self.params["SIM_WIND_DIR"] + 180.0)
         return spd * math.cos(to), spd * math.sin(to)
-
-    def _failsafes(self, real_time_s: float) -> None:
-        p = self.params
-        if not self.armed:
-            return
-        # Battery.
-        low_v = p["BATT_LOW_VOLT"]
-        low_mah = p["BATT_LOW_MAH"]
-        remaining_mah = p["BATT_CAPACITY"] - self.consumed_mah
-        low = (low_v > 0 and self.voltage < low_v) or (low_mah > 0 and remaining_mah < low_mah)
-        if low and not self.batt_failsafe:
-            if self._batt_low_since is None:
-                self._batt_low_since = self.time_s
-            if self.time_s - self._batt_low_since >= p["BATT_LOW_TIMER"]:
-                self.batt_failsafe = True
-                self.text(
-                    "critical",
-                    f"Battery 1 is low {self.voltage:.2f}V used {self.consumed_mah:.0f} mAh",
-                )
-                self._battery_action(int(p["BATT_FS_LOW_ACT"]))
-        elif not low:
-            self._batt_low_since = None
-        # EKF (position lost with the GPS).
-        if not self.ekf_ok and not self.ekf_failsafe and self.mode in NEEDS_POSITION:
-            self.ekf_failsafe = True
-            if p["FS_EKF_ACTION"] > 0:
-                self._failsafe_mode("LAND" if self.is_copter else "HOLD", "EKF Failsafe")
-        elif self.ekf_ok and self.ekf_failsafe:
-            self.ekf_failsafe = False
-            self.text("info", "EKF Failsafe Cleared")
-        # Ground station heartbeats: timed out in both simulated and wall-clock seconds, so a
-        # ground station that sends 1 Hz heartbeats does not trip it at a high speed-up.
-        if p["FS_GCS_ENABLE"] > 0 and self.last_gcs_heartbeat and not self.gcs_failsafe:
-            sim_t, real_t = self.last_gcs_heartbeat
-            timeout = p["FS_GCS_TIMEOUT"]
-            if self.time_s - sim_t > timeout and real_time_s - real_t > timeout:
-                self.gcs_failsafe = True
-                if self.is_copter and self.landed:
-                    self._disarm()
-                else:
-                    self._failsafe_mode("RTL", "GCS Failsafe")
-
-    def _battery_action(self, action: int) -> None:
-        if self.is_copter and self.landed:
-            self._disarm()
-            return
-        if self.is_copter:
-            name = {1: "LAND", 2: "RTL", 3: "RTL", 4: "LAND"}.get(action)
-        else:
-            name = {1: "RTL", 2: "HOLD", 3: "SMART_RTL", 4: "SMART_RTL"}.get(action)
-        if name:
-            self._failsafe_mode(name, "Battery Failsafe")
-
-    def _fence(self) -> None:
-        if not self.fence_enabled or (self.is_copter and self.landed):
-            if self.breach_type != fence_mod.BREACH_NONE and not self.fence_enabled:
-                self.breach_type = fence_mod.BREACH_NONE
-                self.emit(self.fence_status_message())
-            return
-        breach = self._breach_now()
-        if breach == self.breach_type:
-            return
-        was = self.breach_type
-        self.breach_type = breach
-        if breach != fence_mod.BREACH_NONE and was == fence_mod.BREACH_NONE:
-            self.breach_count += 1
-            self.breach_time_ms = self.time_boot_ms
-            kind = {
-                fence_mod.BREACH_MAXALT: "Max Alt",
-                fence_mod.BREACH_MINALT: "Min Alt",
-                fence_mod.BREACH_BOUNDARY: "Boundary",
-            }[breach]
-            self.text("critical", f"Fence Breach: {kind}")
-            self._fence_action(int(self.params["FENCE_ACTION"]))
-        self.emit(self.fence_status_message())
 
     def _breach_now(self) -> int:
         return fence_mod.check_breach(
@@ -1079,19 +942,6 @@ class Vehicle:
             self.params["FENCE_ALT_MAX"],
             self.params["FENCE_ALT_MIN"],
         )
-
-    def _fence_action(self, action: int) -> None:
-        if action == 0:
-            return
-        if self.is_copter:
-            if self.mode in ("LAND",) or self.motor_failed:
-                return
-            name = {1: "RTL", 2: "LAND", 3: "RTL", 4: "BRAKE", 5: "LAND"}.get(action, "RTL")
-            if self.mode == "RTL" and name == "RTL":
-                return
-        else:
-            name = {1: "RTL", 2: "HOLD", 3: "SMART_RTL", 4: "SMART_RTL"}.get(action, "HOLD")
-        self._failsafe_mode(name, "Fence Breach")
 
     def _camera(self) -> None:
         if self.trigg_dist <= 0 or self._last_trigger_ne is None:
@@ -1109,21 +959,6 @@ class Vehicle:
         ln, le = self.breadcrumbs[-1]
         if (b.n - ln) ** 2 + (b.e - le) ** 2 > 25.0 and len(self.breadcrumbs) < 300:
             self.breadcrumbs.append((b.n, b.e))
-
-    def _auto_disarm(self) -> None:
-        if not self.armed or not self.is_copter:
-            return
-        if not self.landed:
-            self.landed_since = None
-            return
-        if self.landed_since is None:
-            self.landed_since = self.time_s
-            # Touchdown in LAND or RTL (also as mission items) ends the flight at once.
-            if self.nav is not None and self.nav.kind in ("land", "rtl"):
-                return
-        taking_off = self.nav is not None and self.nav.kind == "takeoff"
-        if not taking_off and self.time_s - self.landed_since >= self.params["DISARM_DELAY"] > 0:
-            self._disarm()
 
     # ------------------------------------------------------------------ copter guidance
 
