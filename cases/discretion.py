@@ -516,3 +516,47 @@ def recommend(
         legal_basis=basis,
         **base,
     )
+
+
+def record_table(session: Any, table: BenchmarkTable) -> Any:
+    """Keep ``table`` in ``benchmark_tables`` (once per content hash) for the case file.
+
+    A decision's discretion names the table's sha256; the stored copy lets a reviewer see
+    exactly the benchmark that was applied even after the file is replaced.
+    """
+    from sqlalchemy import select
+
+    from cases.models import BenchmarkTableRecord
+
+    existing = session.scalar(
+        select(BenchmarkTableRecord).where(
+            BenchmarkTableRecord.violation_code == table.violation_code,
+            BenchmarkTableRecord.sha256 == table.sha256,
+        )
+    )
+    if existing is not None:
+        return existing
+    row = BenchmarkTableRecord(
+        violation_code=table.violation_code,
+        name=table.name,
+        department=table.department or None,
+        valid_from=table.valid_from,
+        valid_to=table.valid_to,
+        example=table.example,
+        source=table.source,
+        sha256=table.sha256,
+        content=_jsonable(table.raw),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

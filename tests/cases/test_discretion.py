@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session
 
 from cases.classes import class_routes
 from cases.discretion import load_benchmark, recommend, shipped_benchmarks
@@ -146,3 +147,14 @@ def test_bad_table_rejected_with_row_named(
     bad.write_text(text.replace(old, new, 1), encoding="utf-8")
     with pytest.raises(BenchmarkError, match=message):
         load_benchmark(bad)
+
+
+def test_applied_table_is_kept_once_per_version(sqlite_session: Session) -> None:
+    from cases.discretion import record_table
+
+    table = next(t for t in TABLES if t.violation_code == LAND)
+    a = record_table(sqlite_session, table)
+    b = record_table(sqlite_session, table)
+    sqlite_session.commit()
+    assert a.id == b.id and a.sha256 == table.sha256 and a.example
+    assert a.content["tiers"][1]["id"] == "ZR-LO-2"
