@@ -35,7 +35,20 @@ from simulators.camera import SyntheticCamera, camera_rotation, intrinsics, proj
 from simulators.world import VIOLATION_KINDS, World, generate_world
 from simulators.world.objects import PlantedObject
 
-__all__ = ["DatasetError", "DatasetReport", "generate_dataset", "synthetic_site", "yolo_boxes"]
+#: Version of what the generator draws; bumped whenever worlds or frames look different, so a
+#: model can be matched to the data it was trained on (written to data.yaml and report.json).
+#: 2: greenhouses, dry seasons, cloud shadows, mip-banded oblique views, brick-extension and
+#: straw-burning variants, duller waste heaps (after the first version of 23:00 UTC).
+GENERATOR_VERSION = 2
+
+__all__ = [
+    "GENERATOR_VERSION",
+    "DatasetError",
+    "DatasetReport",
+    "generate_dataset",
+    "synthetic_site",
+    "yolo_boxes",
+]
 
 SPLITS = ("train", "val", "test")
 
@@ -58,6 +71,7 @@ class DatasetReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "generator_version": GENERATOR_VERSION,
             "out_dir": str(self.out_dir),
             "data_yaml": str(self.data_yaml),
             "images": self.images,
@@ -531,6 +545,7 @@ def generate_dataset(
     names_yaml = "\n".join(f"  {i}: {n}" for i, n in enumerate(names))
     report.data_yaml.write_text(
         "# Synthetic FieldPatrol dataset (simulators.dataset.generate_dataset)\n"
+        f"# generator_version: {GENERATOR_VERSION}\n"
         f"path: {out.resolve()}\n"
         "train: images/train\n"
         "val: images/val\n"

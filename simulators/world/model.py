@@ -128,7 +128,7 @@ class World:
             "properties": {
                 "site_id": self.site_id,
                 "seed": self.seed,
-                "generator": "fieldpatrol.simulators.world/1",
+                "generator": "fieldpatrol.simulators.world/2",
                 "frame_origin": [self.frame.lon0, self.frame.lat0]
                 if hasattr(self.frame, "lon0")
                 else None,
