@@ -217,6 +217,8 @@ def step(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Take one procedure step; refused steps name the rule and the article (exit 1)."""
+    from sqlalchemy.orm.exc import StaleDataError
+
     from cases.errors import CasesError
     from cases.procedure import take_step
 
@@ -247,6 +249,9 @@ def step(
         except CasesError as exc:
             session.rollback()
             fail(str(exc))
+        except StaleDataError:
+            session.rollback()
+            fail(f"case {case_ref} was changed by someone else meanwhile; show it and retry")
         result: dict[str, Any] = {
             "case": st.case.number,
             "seq": st.seq,
