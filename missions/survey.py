@@ -197,10 +197,98 @@ def _joinable(
     return {pair: bool(ok) for pair, ok in zip(pairs, left & right, strict=True)}
 
 
-def choose_angle(area: Polygon | MultiPolygon, spacing: float, turn_m: float) -> float:
+def _scan_coverage(
+    area: Polygon | MultiPolygon,
+    edges: NDArray,
+    angle_deg: float,
+    spacing: float,
+    width: float,
+    height: float,
+) -> float:
+    """Percent of area imaged by the legs of one sweep angle (each leg images a band
+    leg + height long and width wide), computed in the rotated frame."""
+    ys, xs, counts = _scan(edges, angle_deg, spacing)
+    rows, x0, x1 = _pieces(xs, counts)
+    if len(rows) == 0:
+        return 0.0
+    y = ys[rows]
+    boxes = shapely.box(x0 - height / 2, y - width / 2, x1 + height / 2, y + width / 2)
+    phi = math.radians(90.0 - angle_deg)
+    rot = shapely.affinity.rotate(area, -phi, origin=(0, 0), use_radians=True)
+    covered = shapely.union_all(boxes).intersection(rot).area
+    return 100.0 * float(covered) / float(area.area)
+
+
+def _gap_legs(
+    area: Polygon | MultiPolygon,
+    rows: list[list[Piece]],
+    angle_deg: float,
+    spacing: float,
+    width: float,
+    height: float,
+) -> list[Piece]:
+    """Extra legs (rotated frame) for the parts of area that the legs in rows do not image:
+    in each missed part, lines at the line spacing across its extent, cut by the area
+    (so they stay inside it) where they cross the missed part."""
+    phi = math.radians(90.0 - angle_deg)
+    rot = shapely.affinity.rotate(area, -phi, origin=(0, 0), use_radians=True)
+    pieces = [p for row in rows for p in row]
+    extra: list[Piece] = []
+    for _ in range(3):
+        every = pieces + extra
+        if every:
+            arr = np.asarray(every)
+            boxes = shapely.box(
+                arr[:, 1] - height / 2, arr[:, 0] - width / 2,
+                arr[:, 2] + height / 2, arr[:, 0] + width / 2,
+            )  # fmt: skip
+            missed = rot.difference(shapely.union_all(boxes))
+        else:
+            missed = rot
+        # Ignore slivers: specks under 0.1 % of the area or thinner than a metre.
+        parts = [
+            g
+            for g in shapely.get_parts(missed)
+            if g.area > max(1.0, 1e-3 * rot.area) and g.buffer(-0.5).area > 0
+        ]
+        if not parts:
+            break
+        added = 0
+        for part in parts:
+            _, py0, _, py1 = part.bounds
+            n = max(1, math.ceil((py1 - py0) / spacing - 1e-9))
+            ys = py0 + (py1 - py0 - (n - 1) * spacing) / 2 + spacing * np.arange(n)
+            x_lo, _, x_hi, _ = rot.bounds
+            for y in ys.tolist():
+                line = shapely.LineString([(x_lo - 1, y), (x_hi + 1, y)])
+                for seg in shapely.get_parts(rot.intersection(line)):
+                    if seg.geom_type != "LineString" or seg.length <= 0.5:
+                        continue
+                    if not seg.intersects(part):
+                        continue
+                    sx0, _, sx1, _ = seg.bounds
+                    extra.append((float(y), float(sx0), float(sx1)))
+                    added += 1
+        if not added:
+            break
+    return extra
+
+
+def choose_angle(
+    area: Polygon | MultiPolygon,
+    spacing: float,
+    turn_m: float,
+    width: float | None = None,
+    height: float | None = None,
+) -> float:
     """Sweep angle (deg clockwise from north) with the lowest estimated cost: coarse grid over
-    0-180 plus the directions of the longest edges of the area's outline, then refined."""
-    candidates = set(np.arange(0.0, 180.0, 15.0).tolist())
+    0-180 plus the directions of the longest edges of the area's outline, then refined.
+
+    With the footprint (width, height) given, the cheapest angle whose legs image at least
+    99.5 % of the area wins (on areas narrower than the line spacing a cheap angle can be
+    cheap because its few legs miss most of the area)."""
+    grid = set(np.arange(0.0, 180.0, 15.0).tolist())
+    candidates = set(grid)
     hull = area.convex_hull
     if isinstance(hull, Polygon):
         ring = np.asarray(hull.exterior.coords)
@@ -220,24 +308,36 @@ def choose_angle(area: Polygon | MultiPolygon, spacing: float, turn_m: float) ->
             memo[a] = float((x1 - x0).sum()) + len(x0) * (spacing + turn_m)
         return memo[a]
 
-    edge_dirs = set(candidates) - set(np.arange(0.0, 180.0, 15.0).tolist())
-    scored = sorted((cost(a), a) for a in candidates)
-    best_cost, best = scored[0]
-    step = 7.5
-    while step >= 1.0:
-        for cand in (best - step, best + step):
-            cand %= 180.0
-            c = cost(cand)
-            if c < best_cost - 1e-6:
-                best_cost, best = c, cand
-        step /= 2.0
-    # Pilots (and neighbours) expect legs parallel to a field edge: take the best edge
-    # direction when it costs at most 1 % more than the numerical optimum.
-    if edge_dirs:
-        edge_cost, edge = min((cost(a), a) for a in edge_dirs)
-        if edge_cost <= best_cost * 1.01:
-            return float(edge % 180.0)
-    return float(best % 180.0)
+    def refine(best: float) -> float:
+        best_cost, step = cost(best), 7.5
+        while step >= 1.0:
+            for cand in (best - step, best + step):
+                cand %= 180.0
+                c = cost(cand)
+                if c < best_cost - 1e-6:
+                    best_cost, best = c, cand
+            step /= 2.0
+        return best % 180.0
+
+    edge_dirs = candidates - grid
+    ranked = [a for _, a in sorted((cost(a), a) for a in candidates)]
+    checked: list[tuple[float, float]] = []  # (coverage, angle)
+    for n_try, start in enumerate(ranked):
+        best = refine(start) if n_try == 0 else start
+        # Pilots (and neighbours) expect legs parallel to a field edge: take the best edge
+        # direction when it costs at most 1 % more than the numerical optimum.
+        if edge_dirs:
+            edge_cost, edge = min((cost(a), a) for a in edge_dirs)
+            if edge_cost <= cost(best) * 1.01:
+                best = edge
+        if width is None or height is None:
+            return float(best % 180.0)
+        cov = _scan_coverage(area, edges, best, spacing, width, height)
+        if cov >= 99.5:
+            return float(best % 180.0)
+        checked.append((cov, best))
+        edge_dirs = set()  # the edge preference only applies to the first choice
+    return float(max(checked)[1] % 180.0)
 
 
 Cell = list[tuple[float, float, float]]
@@ -461,7 +561,7 @@ def layout_survey(
     if angle_deg is None:
         # Comparing the best few angles on the whole tour (transits included) was tried: it
         # tripled the planning time and did not pick a better angle on the benchmark sites.
-        candidates = [choose_angle(area, spacing, speed_m_s * profile.turn_s)]
+        candidates = [choose_angle(area, spacing, speed_m_s * profile.turn_s, width, height)]
     elif not math.isfinite(angle_deg):
         raise PlanError(f"angle_deg={angle_deg!r} must be a finite number of degrees")
     else:
@@ -471,6 +571,9 @@ def layout_survey(
         rows = sweep_segments(area, cand, spacing)
         rot = _rot(math.radians(90.0 - cand))  # rotated frame -> local frame
         cells = _cells(rows, _joinable(rows, rot, routes.visible))
+        # Parts of the area the regular lines miss (strips narrower than the line spacing)
+        # get legs of their own, each a cell of one leg.
+        cells += [[p] for p in _gap_legs(area, rows, cand, spacing, width, height)]
         if not cells:
             continue
         order = _order_cells(cells, np.zeros(2))  # the frame's origin is the launch point

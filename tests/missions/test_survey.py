@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 import shapely
-from shapely.geometry import LineString
+from shapely.geometry import LineString, Polygon
 
 from missions.camera import CameraModel
 from missions.errors import PlanError
@@ -162,3 +162,25 @@ def test_area_cut_off_from_launch_is_reported() -> None:
     assert plan.check is not None and plan.check.ok
     assert any("cut off from the launch point" in w for w in plan.warnings)
     assert 40.0 < plan.estimates.coverage_pct < 60.0  # honest: about half is flown
+
+
+@pytest.mark.parametrize("alt", [30.0, 100.0])
+@pytest.mark.parametrize(
+    "keep",
+    [
+        rect(0, 0, 500, 14),  # a corridor narrower than the line spacing
+        Polygon([(0, 0), (300, 0), (300, 30), (30, 30), (30, 300), (0, 300)]),  # thin L
+        Polygon(
+            [(0, 0), (400, 0), (400, 200), (380, 200), (380, 30), (220, 30), (220, 200),
+             (200, 200), (200, 30), (20, 30), (20, 200), (0, 200)]
+        ),  # a comb of thin teeth
+    ],
+    ids=["corridor", "thin-L", "comb"],
+)  # fmt: skip
+def test_thin_areas_are_still_covered(keep: Polygon, alt: float) -> None:
+    """Strips narrower than the line spacing: the regular lines miss them; gap legs don't."""
+    site = site_from_geojson(site_geojson(keep, launch=(5, 5)))
+    plan = plan_survey(site, CAM, altitude_agl_m=alt, enforce_endurance=False)
+    assert plan.check is not None and plan.check.ok
+    w, h = CAM.footprint_m(alt)
+    assert coverage_pct(site, plan.items, w, h, 5.0) >= 99.0
