@@ -133,6 +133,7 @@ class Vehicle:
         self.params = params
         self.rng = random.Random(seed)
         self.epoch_unix_s = epoch_unix_s
+        self.wall_clock: Callable[[], float] | None = None
         self.emit: Callable[[Any], None] = emit or (lambda _msg: None)
         lat, lon, alt = home
         self.plane = LocalPlane(lat, lon)
@@ -201,6 +202,10 @@ class Vehicle:
 
     @property
     def time_unix_usec(self) -> int:
+        """UTC of the vehicle's GPS clock: the epoch plus simulated time (as SITL's), or the
+        wall clock when `wall_clock` is set (photos then carry the real time they were taken)."""
+        if self.wall_clock is not None:
+            return int(self.wall_clock() * 1e6)
         return int((self.epoch_unix_s + self.time_s) * 1e6)
 
     @property

@@ -58,6 +58,7 @@ class SimulatorServer:
         params: dict[str, float] | None = None,
         rate_hz: float = 50.0,
         epoch_unix_s: float | None = None,
+        wall_clock: bool = False,
     ) -> None:
         if kind not in ("copter", "rover"):
             raise SimulatorError(f"vehicle kind {kind!r} is not simulated; use 'copter' or 'rover'")
@@ -105,6 +106,10 @@ class SimulatorServer:
             epoch_unix_s=time.time() if epoch_unix_s is None else epoch_unix_s,
             emit=self._outbox.append,
         )
+        if wall_clock:
+            # Timestamps (SYSTEM_TIME, GPS, CAMERA_FEEDBACK) from the real clock, not from the
+            # accelerated simulated one: evidence is then never dated in the future.
+            self.vehicle.wall_clock = time.time
         self.params = store
         self.streams = StreamScheduler()
         self.missions = MissionProtocol(self.vehicle, self._outbox.append)

@@ -313,3 +313,18 @@ def test_stop_is_quick_and_idempotent() -> None:
     sim.stop()
     assert time.monotonic() - t0 < 0.5
     assert not sim.running
+
+
+def test_clock_is_simulated_unless_wall_clock() -> None:
+    import time
+
+    for wall in (False, True):
+        with SimulatorServer(home=HOME, speedup=50, epoch_unix_s=1.8e9, wall_clock=wall) as sim:
+            g = GroundStation(sim.url)
+            g.recv("SYSTEM_TIME", cond=lambda m: m.time_boot_ms > 5000)
+            msg = g.recv("SYSTEM_TIME")
+            g.close()
+        if wall:
+            assert abs(msg.time_unix_usec / 1e6 - time.time()) < 2.0
+        else:  # SITL-like: epoch + simulated seconds since boot
+            assert msg.time_unix_usec == pytest.approx(1.8e15 + msg.time_boot_ms * 1e3, abs=2e4)
