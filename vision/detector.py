@@ -339,7 +339,7 @@ class UltralyticsDetector(_Base):
         self.model.eval()
         names = _parse_names(self.model.names)
         if imgsz is None:
-            imgsz = _model_imgsz(self.model, path)
+            imgsz = _onnx_imgsz(path) if path.suffix == ".onnx" else _model_imgsz(self.model, path)
         hw = (imgsz, imgsz) if isinstance(imgsz, int) else (int(imgsz[0]), int(imgsz[1]))
         self.model_path = path
         super().__init__(names=names, input_size=hw, conf=conf, iou=iou)
@@ -355,6 +355,21 @@ class UltralyticsDetector(_Base):
         if hasattr(out, "numpy"):
             out = out.detach().cpu().numpy()
         return decode_yolo(np.asarray(out), lb, self.names, self.thresholds, self.iou)
+
+
+def _onnx_imgsz(path: Path) -> tuple[int, int]:
+    """The fixed input size of an ONNX model (from its metadata or its input shape)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    if "imgsz" in meta:
+        size = _parse_names(meta["imgsz"])
+        return (int(size[0]), int(size[1]))
+    shape = session.get_inputs()[0].shape
+    if isinstance(shape[2], int) and isinstance(shape[3], int):
+        return (int(shape[2]), int(shape[3]))
+    return (640, 640)
 
 
 def _model_imgsz(model: Any, path: Path) -> int | tuple[int, int]:
