@@ -39,6 +39,9 @@ max_inflight_messages 1000
 max_packet_size 16777216
 persistent_client_expiration 14d
 set_tcp_nodelay true
+log_type error
+log_type warning
+log_type notice
 """
 
 
