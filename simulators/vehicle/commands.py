@@ -7,6 +7,7 @@ unknown command → MAV_RESULT_UNSUPPORTED.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,31 +43,21 @@ class Command:
 
     @classmethod
     def from_message(cls, msg: Any) -> Command:
+        """NaN or infinite params become 0 (MAVLink's "unchanged"), except param7, where NaN
+        keeps its meaning "keep the altitude"."""
         if msg.get_type() == "COMMAND_INT":
-            return cls(
-                int(msg.command),
-                msg.param1,
-                msg.param2,
-                msg.param3,
-                msg.param4,
-                msg.x / 1e7,
-                msg.y / 1e7,
-                msg.z,
-                int(msg.frame),
-                True,
-            )
-        return cls(
-            int(msg.command),
-            msg.param1,
-            msg.param2,
-            msg.param3,
-            msg.param4,
-            msg.param5,
-            msg.param6,
-            msg.param7,
-            M.MAV_FRAME_GLOBAL_RELATIVE_ALT,
-            False,
+            p5, p6 = msg.x / 1e7, msg.y / 1e7
+            frame, is_int = int(msg.frame), True
+            p7 = msg.z
+        else:
+            p5, p6 = msg.param5, msg.param6
+            frame, is_int = M.MAV_FRAME_GLOBAL_RELATIVE_ALT, False
+            p7 = msg.param7
+        p1, p2, p3, p4, p5, p6 = (
+            _finite(x) for x in (msg.param1, msg.param2, msg.param3, msg.param4, p5, p6)
         )
+        p7 = float(p7) if math.isfinite(p7) else math.nan
+        return cls(int(msg.command), p1, p2, p3, p4, p5, p6, p7, frame, is_int)
 
     def alt_rel(self, vehicle: Vehicle) -> float | None:
         """param7/z as altitude above home, or None when it says "keep the altitude"."""
@@ -75,6 +66,10 @@ class Command:
         if self.frame in AMSL_FRAMES:
             return self.p7 - vehicle.home_alt_amsl_m
         return self.p7
+
+
+def _finite(x: float) -> float:
+    return float(x) if math.isfinite(x) else 0.0
 
 
 class CommandHandler:
@@ -139,16 +134,13 @@ class CommandHandler:
         if c == M.MAV_CMD_DO_SET_HOME:
             if cmd.p1 != 1 and not (-90 <= cmd.p5 <= 90 and -180 <= cmd.p6 <= 180):
                 return FAILED
-            v.do_command(
-                c,
-                cmd.p1,
-                0,
-                0,
-                0,
-                cmd.p5,
-                cmd.p6,
-                cmd.p7 if cmd.frame in AMSL_FRAMES else cmd.p7 + v.home_alt_amsl_m,
-            )
+            if not math.isfinite(cmd.p7):
+                alt_amsl = v.ground_amsl_m + v.body.u
+            elif cmd.frame in AMSL_FRAMES:
+                alt_amsl = cmd.p7
+            else:
+                alt_amsl = cmd.p7 + v.home_alt_amsl_m
+            v.do_command(c, cmd.p1, 0, 0, 0, cmd.p5, cmd.p6, alt_amsl)
             return ACCEPTED
         if c in (
             M.MAV_CMD_DO_DIGICAM_CONTROL,
@@ -192,8 +184,11 @@ class CommandHandler:
             return DENIED
         if not (-90 <= cmd.p5 <= 90 and -180 <= cmd.p6 <= 180):
             return FAILED
+        lat, lon = cmd.p5, cmd.p6
+        if lat == 0 and lon == 0:  # no position given: stay here (ArduPilot)
+            lat, lon = v.plane.to_latlon(v.body.n, v.body.e)
         speed = cmd.p1 if cmd.p1 > 0 else None
-        return ACCEPTED if v.goto(cmd.p5, cmd.p6, cmd.alt_rel(v), speed) else FAILED
+        return ACCEPTED if v.goto(lat, lon, cmd.alt_rel(v), speed) else FAILED
 
 
 def set_mode_message(vehicle: Vehicle, msg: Any) -> int:

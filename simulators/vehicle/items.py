@@ -6,6 +6,7 @@ a download returns exactly what was uploaded, as ArduPilot does.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink2
@@ -181,6 +182,8 @@ def validate_item(item: StoredItem) -> int:
         *AMSL_FRAMES,
     ):
         return r.MAV_MISSION_UNSUPPORTED_FRAME
+    if not math.isfinite(item.z):
+        return r.MAV_MISSION_INVALID_PARAM7
     if not -90e7 <= item.x <= 90e7:
         return r.MAV_MISSION_INVALID_PARAM5_X
     if not -180e7 <= item.y <= 180e7:

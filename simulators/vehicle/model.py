@@ -610,8 +610,8 @@ class Vehicle:
                 self._start_nav_item(item)
                 return
             if item.command == M.MAV_CMD_DO_JUMP:
-                target = int(item.param1)
-                repeat = int(item.param2)
+                target = _as_int(item.param1)
+                repeat = _as_int(item.param2)
                 done = self._jump_counts.get(seq, 0)
                 if 0 < target < len(self.mission) and (repeat < 0 or done < repeat):
                     self._jump_counts[seq] = done + 1
@@ -706,7 +706,7 @@ class Vehicle:
             )
         elif cmd == M.MAV_CMD_NAV_LOITER_TURNS:
             # Circling is not modelled: hold over the point for the time the turns would take.
-            turn_s = 2.0 * math.pi * max(abs(item.param3), 10.0) / 5.0
+            turn_s = 2.0 * math.pi * max(abs(_finite(item.param3)), 10.0) / 5.0
             self.nav = _Nav(
                 "goto", n, e, u, radius=radius, hold_s=max(0.0, item.param1) * turn_s, seq=item.seq
             )
@@ -804,7 +804,7 @@ class Vehicle:
                 self.set_home(n, e, p7)
             return True
         if command == M.MAV_CMD_DO_FENCE_ENABLE:
-            self.params.set("FENCE_ENABLE", 1.0 if int(p1) == 1 else 0.0)
+            self.params.set("FENCE_ENABLE", 1.0 if _as_int(p1) == 1 else 0.0)
             return True
         return command in (
             M.MAV_CMD_DO_SET_ROI,
@@ -993,6 +993,15 @@ class Vehicle:
         if du >= 0:
             return approach_speed(du, up, accel)
         return -approach_speed(-du, down, accel)
+
+
+def _finite(x: float, default: float = 0.0) -> float:
+    return x if math.isfinite(x) else default
+
+
+def _as_int(x: float) -> int:
+    """An integer command parameter; NaN or infinite counts as 0."""
+    return int(x) if math.isfinite(x) else 0
 
 
 def mode_number(kind: str, name: str) -> int:

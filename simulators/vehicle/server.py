@@ -131,6 +131,8 @@ class SimulatorServer:
         self.error: BaseException | None = None
         self.messages_sent = 0
         self.messages_received = 0
+        self.handler_errors = 0
+        self.last_handler_error = ""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -264,7 +266,11 @@ class SimulatorServer:
             wake = max(next_due, now + WAKE_S)
             wait = max(0.0, wake - time.monotonic())
             for msg in transport.poll(min(wait, 0.05)):
-                self._handle(msg, time.monotonic())
+                try:
+                    self._handle(msg, time.monotonic())
+                except Exception as exc:  # one bad message must not take the vehicle down
+                    self.handler_errors += 1
+                    self.last_handler_error = f"{msg.get_type()}: {exc!r}"
             if transport.accepted:
                 transport.accepted = 0
                 self._greet()
@@ -375,6 +381,8 @@ class SimulatorServer:
                 self._outbox.append(self._param_value(p.name))
         elif mtype == "PARAM_SET":
             name = _param_name(msg.param_id)
+            if not math.isfinite(msg.param_value):
+                return  # ArduPilot ignores NaN and infinite values
             p = self.params.set(name, float(msg.param_value))
             if p is not None:
                 self._param_changed(name)
@@ -420,7 +428,7 @@ class SimulatorServer:
             return
         v = self.vehicle
         alt: float | None = float(msg.alt)
-        if mask & M.POSITION_TARGET_TYPEMASK_Z_IGNORE:
+        if mask & M.POSITION_TARGET_TYPEMASK_Z_IGNORE or not math.isfinite(msg.alt):
             alt = None
         elif int(msg.coordinate_frame) in (M.MAV_FRAME_GLOBAL, M.MAV_FRAME_GLOBAL_INT):
             alt = float(msg.alt) - v.home_alt_amsl_m

@@ -322,7 +322,7 @@ class StreamScheduler:
 
     def set_interval(self, msg_id: int, interval_us: float) -> bool:
         """SET_MESSAGE_INTERVAL semantics: -1 off, 0 default, otherwise microseconds."""
-        if msg_id not in BUILDERS:
+        if msg_id not in BUILDERS or not math.isfinite(interval_us):
             return False
         if interval_us < 0:
             self.intervals.pop(msg_id, None)
