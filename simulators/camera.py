@@ -366,14 +366,13 @@ class SyntheticCamera:
         if single:
             image[v0:v1, u0:u1] = warped
             return
-        uu = (np.arange(u0, u1, dtype=np.float64) + 0.5)[None, :]
-        vv = (np.arange(v0, v1, dtype=np.float64) + 0.5)[:, None]
-        dn = m[2, 0] * uu + m[2, 1] * vv + m[2, 2]
+        uu = (m[2, 0] * (np.arange(u0, u1) + 0.5) + m[2, 2]).astype(np.float32)[None, :]
+        vv = (m[2, 1] * (np.arange(v0, v1) + 0.5)).astype(np.float32)[:, None]
+        dn = uu + vv
         mask = dn >= lo
         if math.isfinite(hi):
             mask &= dn < hi
-        window = image[v0:v1, u0:u1]
-        window[mask] = warped[mask]
+        np.copyto(image[v0:v1, u0:u1], warped, where=mask[:, :, None])
 
     def _effects(
         self,
@@ -405,10 +404,10 @@ class SyntheticCamera:
                         (w, hh), Image.Resampling.BILINEAR
                     ),
                     np.float32,
-                )[:, :, None]
+                )
                 / 255.0
             )
-            image = (image * (1 - fr) + sky * fr).astype(np.uint8)
+            image = _blend_towards(image, sky, fr)
         if rng.uniform() < 0.3:
             # Cloud shadows: soft darker patches tens of metres across.
             image = _multiply(image, _cloud_shadow(rng, w, hh))
@@ -451,6 +450,19 @@ def _cloud_shadow(rng: np.random.Generator, w: int, hh: int) -> NDArray[np.uint8
     small = Image.fromarray((factor * 255).round().astype(np.uint8), "L")
     big = np.asarray(small.resize((w, hh), Image.Resampling.BICUBIC))
     return np.ascontiguousarray(np.repeat(big[:, :, None], 3, axis=2))
+
+
+def _blend_towards(
+    image: NDArray[np.uint8], colour: NDArray[np.float32], weight: NDArray[np.float32]
+) -> NDArray[np.uint8]:
+    """image * (1 - weight) + colour * weight, per pixel weight (H x W, 0-1)."""
+    if _cv2 is not None:
+        flat = np.empty_like(image)
+        flat[:] = np.clip(colour, 0, 255).astype(np.uint8)
+        out = _cv2.blendLinear(image, flat, np.ascontiguousarray(1.0 - weight), weight)
+        return np.asarray(out, dtype=np.uint8)
+    fr = weight[:, :, None]
+    return np.asarray((image * (1 - fr) + colour * fr).astype(np.uint8))
 
 
 def _multiply(image: NDArray[np.uint8], factor: NDArray[np.uint8]) -> NDArray[np.uint8]:
