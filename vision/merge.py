@@ -9,6 +9,7 @@ foreshortened and its pin most accurate.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,6 +34,18 @@ def _offset_m(lon0: float, lat0: float, lon: float, lat: float) -> tuple[float, 
 def local_distance_m(lon0: float, lat0: float, lon: float, lat: float) -> float:
     """Ground distance in metres between two nearby WGS84 points."""
     return math.hypot(*_offset_m(lon0, lat0, lon, lat))
+
+
+def _inside(lon: float, lat: float, ring: list[tuple[float, float]]) -> bool:
+    """Whether (lon, lat) lies inside a footprint ring (even-odd rule, local metres)."""
+    if len(ring) < 4:
+        return False
+    pts = [_offset_m(lon, lat, x, y) for x, y in ring]
+    inside = False
+    for (x1, y1), (x2, y2) in itertools.pairwise(pts):
+        if (y1 > 0) != (y2 > 0) and 0 < x1 + (0 - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
 
 
 def _size_m(ring: list[tuple[float, float]]) -> float:
@@ -200,14 +213,28 @@ class Merger:
 
     def _nearest(self, class_name: str, lon: float, lat: float) -> Suspect | None:
         best: Suspect | None = None
-        best_d = self.distance_m
+        best_d = math.inf
         for s in self._clusters:
             if s.class_name != class_name:
                 continue
             d = local_distance_m(s.lon, s.lat, lon, lat)
-            if d <= best_d:
+            if d < best_d and (d <= self.distance_m or _inside(lon, lat, s.best.fix.footprint)):
                 best, best_d = s, d
         return best
+
+    def _same(self, a: Suspect, b: Suspect) -> bool:
+        """Two clusters are one object: close, or one's pin lies on the other's footprint.
+
+        The footprint test keeps a large object (a 40 m yard) whole when it is seen cut off
+        at the frame edge, where the box centre, and so the pin, shifts by many metres.
+        """
+        if a.class_name != b.class_name:
+            return False
+        if local_distance_m(a.lon, a.lat, b.lon, b.lat) <= self.distance_m:
+            return True
+        return _inside(a.lon, a.lat, b.best.fix.footprint) or _inside(
+            b.lon, b.lat, a.best.fix.footprint
+        )
 
     def _absorb(self, target: Suspect) -> None:
         """Join clusters the grown ``target`` now reaches (one object seen from two passes)."""
@@ -215,11 +242,7 @@ class Merger:
         while changed:
             changed = False
             for other in self._clusters:
-                if other is target or other.class_name != target.class_name:
-                    continue
-                if local_distance_m(target.lon, target.lat, other.lon, other.lat) <= (
-                    self.distance_m
-                ):
+                if other is not target and self._same(target, other):
                     target.observations.extend(other.observations)
                     self._clusters.remove(other)
                     changed = True

@@ -180,3 +180,28 @@ def test_evidence_message_media_and_exif() -> None:
     # The ground pin lies under the box centre.
     lon, lat = pixel_to_ground(320, 240, p, CAM)
     assert (msg.lon, msg.lat) == pytest.approx((float(lon), float(lat)), abs=1e-9)
+
+
+def test_large_object_cut_at_the_frame_edge_stays_one_suspect() -> None:
+    merger = Merger(distance_m=8.0)
+    full = pose_at(0.0, 0.0, 0)
+    # A 40 m x 30 m yard seen whole: ~310 x 230 px at 60 m.
+    whole = Box("illegal_land_occupation", 0.8, 165, 125, 475, 355)
+    merger.add("whole", full, [(whole, box_footprint(whole, full, CAM, frame=FRAME))])
+    # A frame 40 m further south: only the yard's southern edge is in view (top rows), its
+    # box centre (and pin) lies ~12 m south of the yard's centre, beyond distance_m but on
+    # the yard's footprint.
+    later = pose_at(0.0, -40.0, 1)
+    cut = Box("illegal_land_occupation", 0.6, 165, 0, 475, 45)
+    fix = box_footprint(cut, later, CAM, frame=FRAME)
+    first = merger.suspects()[0]
+    x0, y0 = FRAME.to_local(first.lon, first.lat)
+    x1, y1 = FRAME.to_local(fix.lon, fix.lat)
+    assert math.hypot(x1 - x0, y1 - y0) > 8.0
+    merger.add("cut", later, [(cut, fix)])
+    (s,) = merger.suspects()
+    assert s.frames == ["whole", "cut"] and s.best_frame == "whole"
+    # A different yard 60 m away is another suspect.
+    other = pose_at(0.0, 60.0, 2)
+    merger.add("other", other, [(whole, box_footprint(whole, other, CAM, frame=FRAME))])
+    assert len(merger.suspects()) == 2
