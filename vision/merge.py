@@ -43,7 +43,7 @@ def _inside(lon: float, lat: float, ring: list[tuple[float, float]]) -> bool:
     pts = [_offset_m(lon, lat, x, y) for x, y in ring]
     inside = False
     for (x1, y1), (x2, y2) in itertools.pairwise(pts):
-        if (y1 > 0) != (y2 > 0) and 0 < x1 + (0 - y1) * (x2 - x1) / (y2 - y1):
+        if (y1 > 0) != (y2 > 0) and x1 + (0 - y1) * (x2 - x1) / (y2 - y1) > 0:
             inside = not inside
     return inside
 
