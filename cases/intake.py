@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,8 +34,10 @@ def next_case_number(session: Session, department: str, when: datetime) -> str:
     """The next case number of ``department`` in the legal year of ``when``."""
     year = when.astimezone(LEGAL_TZ).year
     prefix = f"{department}-{year}-"
-    count = session.scalar(select(func.count()).where(Case.number.like(f"{prefix}%"))) or 0
-    return f"{prefix}{count + 1:05d}"
+    numbers = session.scalars(select(Case.number).where(Case.number.like(f"{prefix}%"))).all()
+    # The highest serial, not the count: numbers stay unique even if a case row is removed.
+    serials = [int(n[len(prefix) :]) for n in numbers if n[len(prefix) :].isdigit()]
+    return f"{prefix}{max(serials, default=0) + 1:05d}"
 
 
 def _ensure_department(session: Session, code: str) -> None:
