@@ -1,15 +1,19 @@
 """Area coverage (survey) for drones: boustrophedon legs over keep-in minus inflated exclusions.
 
 Steps, all in the site's local metric frame:
-1. the flight area F = keep-in shrunk by the margin minus exclusions grown by the margin;
+1. the flight area F = keep-in shrunk by the margin minus exclusions grown by the margin (as
+   the vehicle's fence holds them);
 2. parallel sweep lines at the line spacing (from footprint and side overlap) are cut by F
-   (one vectorised intersection), so every leg lies inside F by construction;
+   with a vectorised scanline, so every leg lies inside F by construction; strips of F that
+   the lines miss (narrower than the spacing) get extra legs;
 3. legs are grouped into cells (runs of single legs on consecutive lines whose extents
    overlap: a boustrophedon decomposition done on the discrete lines), so concave areas and
    holes never make a leg or a turn cross an exclusion;
-4. cells are visited greedily from the launch point; turns inside a cell and transits between
-   cells are routed through a visibility graph inside the allowed area;
-5. the sweep angle (if not given) minimises an estimate of flight time over candidate angles.
+4. the cell tour from the launch point is optimised (two starts, 2-opt, or-opt, best way into
+   each cell); turns inside a cell and transits between cells that are not straight-line
+   clear are routed through a visibility graph inside the allowed area;
+5. the sweep angle (if not given) minimises an estimate of flight time over candidate angles
+   whose legs image the whole area.
 """
 
 from __future__ import annotations
