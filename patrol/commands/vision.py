@@ -183,7 +183,7 @@ def train_cmd(
     scale: Annotated[str, typer.Option(help="Architecture scale: n or p.")] = "p",
     epochs: Annotated[int, typer.Option(help="Epochs (upper bound with --hours).")] = 30,
     hours: Annotated[float | None, typer.Option(help="Wall-clock budget, hours.")] = None,
-    imgsz: Annotated[int, typer.Option(help="Training image size, px.")] = 416,
+    imgsz: Annotated[int, typer.Option(help="Training image size, px.")] = 320,
     batch: Annotated[int, typer.Option(help="Batch size.")] = 16,
     workers: Annotated[int, typer.Option(help="Data loader processes.")] = 1,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
