@@ -1,0 +1,1 @@
+"""Data files of the case record (class routes); a package so wheels include them."""

@@ -1,0 +1,1 @@
+"""EXAMPLE discretion benchmark tables; a package so wheels include them."""
