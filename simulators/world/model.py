@@ -268,7 +268,7 @@ def generate_world(
         allowed = allowed.difference(e.buffer(2.0))
 
     place_rng = np.random.default_rng([int(seed), 3])
-    order = list(place_rng.permutation(classes)) if classes else []
+    order = [str(c) for c in place_rng.permutation(classes)] if classes else []
     taken: list[BaseGeometry] = []
     planted: list[PlantedObject] = []
     scenery: list[PlantedObject] = []
@@ -322,7 +322,7 @@ def generate_world(
 
     for i in range(violations):
         plant(order[i % len(order)], f"v{i:03d}", allowed, roads)
-    d_order = list(place_rng.permutation(kinds)) if kinds else []
+    d_order = [str(k) for k in place_rng.permutation(kinds)] if kinds else []
     for i in range(distractors):
         kind = d_order[i % len(d_order)]
         # Cars park on roads too; everything else keeps off them.

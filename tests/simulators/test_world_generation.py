@@ -61,6 +61,7 @@ def test_planted_counts_classes_and_places(site: Site, world: World) -> None:
         x, y = site.frame.to_local(o.lon, o.lat)
         assert abs(x - o.x_m) < 0.01 and abs(y - o.y_m) < 0.01
         assert o.length_m >= o.width_m > 0
+        assert type(o.class_name) is str  # plain values in the ground truth, no numpy types
     for i, a in enumerate(footprints):
         for b in footprints[i + 1 :]:
             assert not a.intersects(b)
