@@ -18,7 +18,22 @@ $(VENV)/.base: pyproject.toml
 	$(PIP) install -q -e .
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.base
+# Debian packages the tests use: a CJK font for PDF documents, Chromium for the console's
+# browser tests, Mosquitto for tests that start their own broker.
+SYSTEM_PACKAGES := fonts-wqy-microhei chromium mosquitto
+
+$(VENV)/.system:
+	@mkdir -p $(VENV)
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	    else echo "missing Debian packages; run: sudo apt-get install$$missing" >&2; exit 1; fi; \
+	fi
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.base $(VENV)/.system
 	$(PIP) install -q $(TORCH)
 	$(PIP) install -q -e '.[dev,train]'
 	touch $@

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
-import io
 import itertools
 import json
 import math
@@ -112,25 +111,24 @@ class _Recorder:
 
 
 class _FrameWorker:
-    """Renders the synthetic frame for each capture pose and runs the detector on it.
+    """Renders the synthetic frame for each capture pose and runs the vision pipeline on it.
 
     Runs in one background thread so the MAVLink link never waits on image work; numpy and
     ONNX Runtime release the GIL for the heavy parts.
     """
 
-    def __init__(self, world: Any, camera_model: Any, detector: Any, merger: Any, seed: int):
+    def __init__(self, world: Any, camera_model: Any, pipeline: Any, seed: int):
         from simulators.camera import SyntheticCamera
 
         self.camera = SyntheticCamera(world, camera_model, seed=seed)
-        self.camera_model = camera_model
-        self.detector = detector
-        self.merger = merger
+        self.pipeline = pipeline
         self.frames = 0
         self.detections = 0
-        self.kept_frames: dict[str, tuple[Any, bytes]] = {}
+        self.unlocated = 0
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="demo-frames", daemon=True)
         self._error: BaseException | None = None
+        self._stopping = threading.Event()
         self._thread.start()
 
     def submit(self, pose: Any) -> None:
@@ -140,45 +138,45 @@ class _FrameWorker:
     def pending(self) -> int:
         return self._queue.qsize()
 
-    def close(self, timeout: float) -> None:
+    def close(self, stall_timeout: float) -> None:
+        """Finish the queued frames; fail if none completes within `stall_timeout` seconds."""
         self._queue.put(None)
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise DemoError(f"frame processing did not finish within {timeout:.0f} s")
+        last = -1
+        while self._thread.is_alive():
+            if self.frames == last:
+                self.abort()
+                raise DemoError(
+                    f"frame processing stalled: no frame finished within {stall_timeout:.0f} s "
+                    f"({self.pending} still queued)"
+                )
+            last = self.frames
+            self._thread.join(stall_timeout)
         if self._error is not None:
             raise self._error
 
-    def _run(self) -> None:
-        from vision.georef import box_footprint
+    def abort(self) -> None:
+        """Drop the queued frames and stop the thread (used when the run fails)."""
+        self._stopping.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+        self._queue.put(None)
+        self._thread.join(10)
 
+    def _run(self) -> None:
         while True:
             pose = self._queue.get()
-            if pose is None:
+            if pose is None or self._stopping.is_set():
                 return
             try:
                 frame = self.camera.render(pose)
-                boxes = self.detector.detect(frame.image)
-                frame_id = f"frame-{self.frames:05d}"
+                result = self.pipeline.process(f"frame-{self.frames:05d}", frame.image, pose)
                 self.frames += 1
-                grounded = []
-                for box in boxes:
-                    lon, lat, footprint, uncertainty = box_footprint(box, pose, self.camera_model)
-                    grounded.append((box, lon, lat, footprint, uncertainty))
-                self.detections += len(boxes)
-                if grounded:
-                    self.merger.add(frame_id, pose, grounded)
-                    self.kept_frames[frame_id] = (pose, _jpeg(frame.image))
+                self.detections += len(result.detections) + len(result.unlocated)
+                self.unlocated += len(result.unlocated)
             except BaseException as exc:  # reported on close(), never lost
                 self._error = exc
                 return
-
-
-def _jpeg(image: Any, quality: int = 88) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
 
 
 class DemoRun:
@@ -220,7 +218,7 @@ class DemoRun:
         from missions.survey import plan_survey
         from simulators.world import generate_world
         from vision.detector import load_detector
-        from vision.merge import Merger
+        from vision.pipeline import FramePipeline
 
         settings, options, summary = self.settings, self.options, self.summary
         settings.ensure_dirs()
@@ -303,19 +301,31 @@ class DemoRun:
         publisher, ingest = self._start_evidence_path(broker, sessions, site.id)
 
         detector = load_detector()
-        merger = Merger()
-        worker = _FrameWorker(world, camera_model, detector, merger, seed=options.seed)
+        pipeline = FramePipeline(detector, camera_model)
+        worker = _FrameWorker(world, camera_model, pipeline, seed=options.seed)
+        self._on_stop(worker.abort)
 
         await self._fly(plan, site, worker, record, mission_id, sortie_id, report_dir)
 
         self.progress("frames", worker.frames, None, "处理剩余图像 (finishing frames)")
-        worker.close(timeout=120)
+        worker.close(stall_timeout=60)
         summary.frames, summary.detections = worker.frames, worker.detections
 
-        suspects = merger.suspects()
+        suspects = pipeline.suspects()
         summary.suspects = len(suspects)
+        record(
+            "detection.summary",
+            f"sortie:{sortie_id}",
+            {
+                "frames": worker.frames,
+                "detections": worker.detections,
+                "discarded_too_small": pipeline.merger.dropped_small,
+                "discarded_unlocated": worker.unlocated,
+                "suspects": len(suspects),
+            },
+        )
         evidence_ids = self._publish_evidence(
-            suspects, worker, publisher, site.id, mission_id, sortie_id, record
+            pipeline, publisher, site.id, mission_id, sortie_id, record
         )
         self._wait_ingested(sessions, evidence_ids, ingest, timeout=60)
         summary.planted_found = _count_found(world, suspects)
@@ -493,35 +503,36 @@ class DemoRun:
 
     def _publish_evidence(
         self,
-        suspects: list[Any],
-        worker: _FrameWorker,
+        pipeline: Any,
         publisher: Any,
         site_id: str,
         mission_id: str,
         sortie_id: str,
         record: _Recorder,
     ) -> list[str]:
-        from vision.evidence import build_evidence
-
+        """Sign each suspect's evidence with the vehicle key and hand it to the outbox."""
+        items = pipeline.evidence(
+            site_id=site_id,
+            vehicle_id=self.options.vehicle_id,
+            mission_id=mission_id,
+            sortie_id=sortie_id,
+            first_sequence=publisher_next_sequence(publisher, self.options.vehicle_id),
+        )
         ids: list[str] = []
-        for sequence, suspect in enumerate(suspects):
-            _pose, frame_jpeg = worker.kept_frames[suspect.best_frame]
-            message, media = build_evidence(
-                suspect,
-                frame_jpeg=frame_jpeg,
-                site_id=site_id,
-                mission_id=mission_id,
-                sortie_id=sortie_id,
-                vehicle_id=self.options.vehicle_id,
-                sequence=sequence,
-            )
+        for (message, media), suspect in zip(items, pipeline.suspects(), strict=True):
             signed = self._device_key.sign(message)
             publisher.submit(signed, media)
             ids.append(signed.id)
             record(
                 "detection.kept",
                 f"evidence:{signed.id}",
-                {"class": suspect.class_name, "frames": len(suspect.frames)},
+                {
+                    "class": suspect.class_name,
+                    "confidence": round(float(suspect.confidence), 3),
+                    "frames": len(suspect.frames),
+                    "lat": round(suspect.lat, 7),
+                    "lon": round(suspect.lon, 7),
+                },
             )
         publisher.flush(timeout=30)
         return ids
@@ -537,6 +548,11 @@ class DemoRun:
             f"the gateway stored fewer than {len(ids)} evidence items within {timeout:.0f} s; "
             "check the broker and `patrol doctor`"
         )
+
+
+def publisher_next_sequence(publisher: Any, vehicle_id: str) -> int:
+    """The vehicle's next evidence sequence number (never reused across runs on one home)."""
+    return int(publisher.outbox.next_sequence(vehicle_id))
 
 
 def _shown_url(url: str) -> str:
