@@ -154,8 +154,8 @@ def test_early_exit_is_reported_with_its_output(
 @pytest.mark.slow
 def test_not_ready_in_time_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STAND_IN_NO_GPS", "1")
-    sitl = SitlVehicle(stand_in(tmp_path), speedup=20, ready_timeout=3)
-    with pytest.raises(SitlError, match="not ready to arm within 3 s"):
+    sitl = SitlVehicle(stand_in(tmp_path), speedup=20, ready_timeout=4)
+    with pytest.raises(SitlError, match="not ready to arm within 4 s \\(EKF position missing"):
         sitl.start()
     assert not sitl.running
 
