@@ -118,6 +118,12 @@ def create_app(config: GatewayConfig) -> FastAPI:
     hub = LiveHub(config.mqtt_host, config.mqtt_port, metrics=metrics)
     notifier = Notifier(sessions, config, metrics=metrics)
 
+    def evidence_push(view: dict[str, Any]) -> None:
+        if view.get("kind") == "evidence":
+            notifier.notify("evidence.new", view)
+
+    hub.listeners.append(evidence_push)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await hub.start()

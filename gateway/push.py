@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cases.deadlines import judge
-from cases.models import Case, CaseDeadline
+from cases.models import Case, CaseDeadline, SiteRecord
 from cases.workdays import WorkCalendar, legal_date
 from gateway.models import Webhook
 
@@ -72,6 +72,7 @@ class Notifier:
         self.deadline_scan_s = deadline_scan_s
         self.delivered: list[dict[str, Any]] = []  # recent outcomes, for the API and tests
         self._queue: list[_Delivery] = []
+        self._pending: list[tuple[str, str, dict[str, Any], str | None]] = []
         self._seq = itertools.count()
         self._cv = threading.Condition()
         self._stop = threading.Event()
@@ -107,11 +108,34 @@ class Notifier:
             self._mqtt.disconnect()
             self._mqtt.loop_stop()
 
-    def notify(self, event: str, payload: dict[str, Any], department: str | None = None) -> int:
-        """Publish ``event`` on MQTT and queue it for the matching webhooks; returns how many."""
-        delivery_id = uuid.uuid4().hex
+    def notify(self, event: str, payload: dict[str, Any], department: str | None = None) -> str:
+        """Queue ``event`` for MQTT and the matching webhooks; returns its delivery id.
+
+        Cheap and non-blocking (safe on the event loop): the delivery thread looks up the
+        subscribers. ``department`` None with a ``site_id`` in the payload: the site's.
+        """
         if event not in EVENTS:
             raise ValueError(f"event {event!r} is not one of {EVENTS}")
+        delivery_id = uuid.uuid4().hex
+        with self._cv:
+            self._pending.append((delivery_id, event, payload, department))
+            self._cv.notify_all()
+        return delivery_id
+
+    def _fan_out(
+        self, delivery_id: str, event: str, payload: dict[str, Any], department: str | None
+    ) -> None:
+        with self.sessions() as session:
+            if department is None and payload.get("site_id"):
+                site = session.get(SiteRecord, str(payload["site_id"]))
+                department = site.department_id if site is not None else None
+            hooks = session.scalars(select(Webhook).where(Webhook.active.is_(True))).all()
+            targets = [
+                (h.url, h.secret)
+                for h in hooks
+                if (not h.events or event in h.events)
+                and (h.department_id is None or h.department_id == department)
+            ]
         document: dict[str, Any] = {
             "id": delivery_id,
             "event": event,
@@ -122,14 +146,6 @@ class Notifier:
         body = json.dumps(document, ensure_ascii=False, sort_keys=True, default=str).encode()
         if self._mqtt is not None:
             self._mqtt.publish(f"{NOTIFY_TOPIC}/{event}", body, qos=1)
-        with self.sessions() as session:
-            hooks = session.scalars(select(Webhook).where(Webhook.active.is_(True))).all()
-            targets = [
-                (h.url, h.secret)
-                for h in hooks
-                if (not h.events or event in h.events)
-                and (h.department_id is None or h.department_id == department)
-            ]
         with self._cv:
             for url, secret in targets:
                 heapq.heappush(
@@ -139,8 +155,6 @@ class Notifier:
                     ),
                 )
             self._gauge()
-            self._cv.notify_all()
-        return len(targets)
 
     def _gauge(self) -> None:
         if self.metrics is not None:
@@ -150,8 +164,17 @@ class Notifier:
         with httpx.Client(timeout=5.0) as http:
             while not self._stop.is_set():
                 with self._cv:
+                    pending, self._pending = self._pending, []
+                for item in pending:
+                    try:
+                        self._fan_out(*item)
+                    except Exception as exc:  # keep delivering the others
+                        log.warning("push: %s not queued: %s", item[1], exc)
+                with self._cv:
                     now = time.monotonic()
-                    if not self._queue or self._queue[0].due > now:
+                    if self._pending:
+                        job = None
+                    elif not self._queue or self._queue[0].due > now:
                         wait = self._queue[0].due - now if self._queue else 1.0
                         self._cv.wait(min(wait, 1.0))
                         job = None

@@ -79,6 +79,12 @@ def make_plan(site: Site, body: PlanRequest) -> MissionPlan:
             )
         if body.target is None:
             raise HTTPException(422, "target: a point inspection needs (lon, lat)")
+        from shapely.geometry import Point
+
+        if not site.keep_in.contains(Point(body.target)):
+            raise HTTPException(
+                422, f"target {list(body.target)} lies outside site {site.id}; pick a point inside"
+            )
         return plan_point(
             site,
             body.target,

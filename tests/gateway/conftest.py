@@ -59,6 +59,7 @@ class World:
     site_id: str
     evidence_ids: list[str]
     case_numbers: list[str]
+    user_ids: dict[str, int]
 
 
 def seed(home: Path, evidence: int = 3) -> World:
@@ -71,6 +72,7 @@ def seed(home: Path, evidence: int = 3) -> World:
     now = datetime.now(UTC)
     ev_ids: list[str] = []
     numbers: list[str] = []
+    user_ids: dict[str, int] = {}
     with session_factory(engine)() as session:
         for name, (role, dept, cred) in USERS.items():
             user = create_user(
@@ -83,6 +85,7 @@ def seed(home: Path, evidence: int = 3) -> World:
                 credential_valid_until=(now + timedelta(days=365)).date() if cred else None,
             )
             set_password(session, user, PASSWORD)
+            user_ids[name] = user.id
         session.add(SiteRecord(id="yuhong-t-site", name="于洪 T", department_id="CG", geojson=geo))
         session.flush()
         for i in range(evidence):
@@ -137,7 +140,7 @@ def seed(home: Path, evidence: int = 3) -> World:
         public_per_minute=600,
         public_burst=200,
     )
-    return World(url, home, config, "yuhong-t-site", ev_ids, numbers)
+    return World(url, home, config, "yuhong-t-site", ev_ids, numbers, user_ids)
 
 
 @pytest.fixture(scope="session")
@@ -166,6 +169,15 @@ def login(client: TestClient, username: str) -> dict[str, str]:
     r = client.post("/api/auth/token", data={"username": username, "password": PASSWORD})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def as_user(world: World, username: str) -> dict[str, str]:
+    """Bearer headers of ``username`` without the (argon2-costly) password flow, which
+    ``login`` and test_auth exercise."""
+    from gateway.auth import tokens
+
+    value, _ = tokens.issue(world.config.secret_key, world.user_ids[username], username)
+    return {"Authorization": f"Bearer {value}"}
 
 
 class LiveServer:
