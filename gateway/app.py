@@ -7,6 +7,7 @@ origins are configured; the console is served from the same origin and needs non
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -131,6 +132,12 @@ def create_app(config: GatewayConfig) -> FastAPI:
         try:
             yield
         finally:
+            # Sorties in flight are aborted (their launcher brings the vehicle home/stops).
+            flying = [s["task"] for s in app.state.sorties.values() if s.get("task")]
+            for task in flying:
+                task.cancel()
+            if flying:
+                await asyncio.wait(flying, timeout=15)
             await hub.stop()
             notifier.stop()
             engine.dispose()

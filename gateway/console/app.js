@@ -1,104 +1,319 @@
-// FieldPatrol console: reads the REST API and draws cases and evidence; no external assets.
+// FieldPatrol console: log in, map (sites, exclusion zones, planned paths, live tracks,
+// evidence), mission planning and launch with confirmation, cases and the case page.
+// Plain DOM and SVG, no external assets: it works on a network with no internet.
 "use strict";
 const I18N = {
-  en: { title: "FieldPatrol inspection console", map: "Map: cases and evidence", cases: "Cases",
-        number: "Number", class: "Class", state: "State", evidence: "Evidence",
-        gallery: "Evidence gallery", audit: "Full-process record", verified: "verified", broken: "NOT verified",
-        entries: "entries" },
-  zh: { title: "FieldPatrol 巡查执法控制台", map: "地图：案件与证据", cases: "案件",
-        number: "编号", class: "类别", state: "状态", evidence: "证据",
-        gallery: "证据图库", audit: "全过程记录", verified: "校验通过", broken: "校验失败", entries: "条记录" },
+  en: { title: "FieldPatrol inspection console", map: "Map: sites, no-fly zones, paths, live tracks, evidence",
+        cases: "Cases", case: "Case", number: "Number", class: "Class", state: "State", evidence: "Evidence",
+        gallery: "Evidence gallery", audit: "Full-process record", verified: "verified",
+        broken: "NOT verified", entries: "entries", login: "Log in", logout: "Log out",
+        username: "User name", password: "Password", missions: "Plan and launch",
+        site: "Site", pattern: "Pattern", survey: "Survey", perimeter: "Perimeter",
+        altitude: "Altitude (m)", plan: "Plan and check", vehicle: "Vehicle", launch: "Confirm launch",
+        confirm_text: "Check the validated plan and its estimates, then confirm the launch:",
+        steps: "Procedure steps", take_step: "Take step", reason: "Reason", deadlines: "Deadlines",
+        discretion: "Discretion recommendation", documents: "Documents", valid: "plan valid",
+        invalid: "plan NOT valid", distance_m: "Distance (m)", duration_s: "Duration (s)",
+        photos: "Photos", coverage_pct: "Coverage (%)", waypoints: "Waypoints", live: "live stream",
+        offline: "live stream offline", sortie: "Sortie", due: "due", none: "none" },
+  zh: { title: "FieldPatrol 巡查执法控制台", map: "地图：站点、禁飞区、航线、实时轨迹与证据",
+        cases: "案件", case: "案件", number: "编号", class: "类别", state: "状态", evidence: "证据",
+        gallery: "证据图库", audit: "全过程记录", verified: "校验通过", broken: "校验失败",
+        entries: "条记录", login: "登录", logout: "退出", username: "用户名", password: "密码",
+        missions: "任务规划与起飞", site: "站点", pattern: "方式", survey: "测绘扫描",
+        perimeter: "周界巡查", altitude: "高度 (m)", plan: "规划并校验", vehicle: "飞行器",
+        launch: "确认起飞", confirm_text: "请核对已校验的航线与估算，确认后起飞：",
+        steps: "程序步骤", take_step: "执行步骤", reason: "理由", deadlines: "期限",
+        discretion: "裁量建议", documents: "文书", valid: "航线校验通过", invalid: "航线校验未通过",
+        distance_m: "航程 (m)", duration_s: "时长 (s)", photos: "照片", coverage_pct: "覆盖率 (%)",
+        waypoints: "航点", live: "实时数据已连接", offline: "实时数据未连接", sortie: "架次",
+        due: "截止", none: "无" },
 };
-let lang = "zh";
-function t(key) { return I18N[lang][key] || key; }
+const S = { lang: "zh", csrf: null, user: null, sites: [], cases: [], evidence: [], plan: null,
+            tracks: {}, caseNumber: null, caseVersion: null, ws: null };
+const NS = "http://www.w3.org/2000/svg";
+const $ = (id) => document.getElementById(id);
+function t(key) { return I18N[S.lang][key] || key; }
 function applyLang() {
   document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
-  document.getElementById("lang").textContent = lang === "zh" ? "English" : "中文";
-  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+  $("lang").textContent = S.lang === "zh" ? "English" : "中文";
+  document.documentElement.lang = S.lang === "zh" ? "zh-CN" : "en";
 }
-async function getJSON(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(url + ": " + response.status);
-  return response.json();
-}
-function drawMap(cases, evidence) {
-  const svg = document.getElementById("map");
-  svg.innerHTML = "";
-  const points = cases.map((c) => [c.lon, c.lat]).concat(evidence.map((e) => [e.lon, e.lat]));
-  if (!points.length) return;
-  const lons = points.map((p) => p[0]), lats = points.map((p) => p[1]);
-  const pad = 0.0005;
-  const minX = Math.min(...lons) - pad, maxX = Math.max(...lons) + pad;
-  const minY = Math.min(...lats) - pad, maxY = Math.max(...lats) + pad;
-  const sx = (x) => ((x - minX) / (maxX - minX)) * 780 + 10;
-  const sy = (y) => 490 - ((y - minY) / (maxY - minY)) * 480;
-  const ns = "http://www.w3.org/2000/svg";
-  for (const e of evidence) {
-    const dot = document.createElementNS(ns, "circle");
-    dot.setAttribute("cx", sx(e.lon)); dot.setAttribute("cy", sy(e.lat)); dot.setAttribute("r", 4);
-    dot.setAttribute("fill", "#1e88e5"); dot.setAttribute("class", "evidence-marker");
-    svg.appendChild(dot);
+class ApiError extends Error {}
+async function api(url, options = {}) {
+  const opts = { credentials: "same-origin", ...options, headers: { ...(options.headers || {}) } };
+  if (opts.method && opts.method !== "GET") {
+    opts.headers["X-CSRF-Token"] = S.csrf || "";
+    if (opts.body && typeof opts.body !== "string") {
+      opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(opts.body);
+    }
   }
-  for (const c of cases) {
-    const ring = document.createElementNS(ns, "circle");
-    ring.setAttribute("cx", sx(c.lon)); ring.setAttribute("cy", sy(c.lat)); ring.setAttribute("r", 10);
-    ring.setAttribute("fill", "none"); ring.setAttribute("stroke", "#e53935"); ring.setAttribute("stroke-width", 2);
-    ring.setAttribute("class", "case-marker");
-    const label = document.createElementNS(ns, "text");
-    label.setAttribute("x", sx(c.lon) + 12); label.setAttribute("y", sy(c.lat) + 4);
-    label.setAttribute("font-size", "11"); label.textContent = c.number;
-    svg.appendChild(ring); svg.appendChild(label);
+  const response = await fetch(url, opts);
+  if (response.status === 401 && !url.startsWith("/api/auth/")) { showLogin(); throw new ApiError("401"); }
+  const data = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
+  if (!response.ok) throw new ApiError((data && data.detail) || url + ": " + response.status);
+  return data;
+}
+
+// --- map ------------------------------------------------------------------------------
+let view = null;
+function ringsOf(geometry) {
+  if (!geometry) return [];
+  if (geometry.type === "Polygon") return [geometry.coordinates];
+  if (geometry.type === "MultiPolygon") return geometry.coordinates;
+  return [];
+}
+function circle(lon, lat, r) {
+  const pts = [];
+  for (let i = 0; i <= 24; i++) {
+    const a = (i / 24) * 2 * Math.PI;
+    pts.push([lon + (r * Math.cos(a)) / (111320 * Math.cos((lat * Math.PI) / 180)), lat + (r * Math.sin(a)) / 110540]);
+  }
+  return [pts];
+}
+function fitView() {
+  const pts = [];
+  for (const s of S.sites) for (const f of s.geojson.features || [])
+    if (f.properties?.role === "keep_in") for (const poly of ringsOf(f.geometry)) pts.push(...poly[0]);
+  for (const e of S.evidence) pts.push([e.lon, e.lat]);
+  if (!pts.length) { view = null; return; }
+  let minX = Math.min(...pts.map((p) => p[0])), maxX = Math.max(...pts.map((p) => p[0]));
+  let minY = Math.min(...pts.map((p) => p[1])), maxY = Math.max(...pts.map((p) => p[1]));
+  const k = Math.cos((((minY + maxY) / 2) * Math.PI) / 180);
+  const w = Math.max((maxX - minX) * k, 1e-4), h = Math.max(maxY - minY, 1e-4);
+  const scale = Math.min(760 / w, 460 / h);
+  view = { minX, maxY, k, scale, ox: (800 - w * scale) / 2, oy: (500 - h * scale) / 2 };
+}
+function px(lon, lat) { return [view.ox + (lon - view.minX) * view.k * view.scale, view.oy + (view.maxY - lat) * view.scale]; }
+function pathD(points) { return points.map((p, i) => (i ? "L" : "M") + px(p[0], p[1]).map((v) => v.toFixed(1)).join(",")).join(" "); }
+function add(layer, tag, attrs, title) {
+  const el = document.createElementNS(NS, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  if (title) { const tt = document.createElementNS(NS, "title"); tt.textContent = title; el.appendChild(tt); }
+  $(layer).appendChild(el); return el;
+}
+function drawMap() {
+  fitView();
+  for (const id of ["layer-sites", "layer-exclusions", "layer-paths", "layer-evidence", "layer-cases"]) $(id).innerHTML = "";
+  if (!view) return;
+  for (const s of S.sites) for (const f of s.geojson.features || []) {
+    const role = f.properties?.role;
+    let rings = ringsOf(f.geometry);
+    if (role === "exclusion" && f.geometry?.type === "Point") rings = [circle(...f.geometry.coordinates, f.properties.radius_m || 20)];
+    for (const poly of rings) {
+      const d = poly.map((ring) => pathD(ring) + " Z").join(" ");
+      if (role === "keep_in") add("layer-sites", "path", { d, class: "site", "fill-rule": "evenodd" }, s.name);
+      else if (role === "exclusion") add("layer-exclusions", "path", { d, class: "exclusion" }, t("map"));
+    }
+  }
+  if (S.plan && S.plan.path_lonlat.length) add("layer-paths", "path", { d: pathD(S.plan.path_lonlat), class: "path" });
+  for (const e of S.evidence) {
+    const [x, y] = px(e.lon, e.lat);
+    add("layer-evidence", "circle", { cx: x, cy: y, r: 4, class: "evidence-marker" }, e.class_name);
+  }
+  for (const c of S.cases) {
+    const [x, y] = px(c.lon, c.lat);
+    const ring = add("layer-cases", "circle", { cx: x, cy: y, r: 10, class: "case-marker" }, c.number);
+    ring.addEventListener("click", () => openCase(c.number));
+  }
+  drawTracks();
+}
+function drawTracks() {
+  $("layer-tracks").innerHTML = "";
+  if (!view) return;
+  for (const [vehicle, pts] of Object.entries(S.tracks)) {
+    if (pts.length > 1) add("layer-tracks", "path", { d: pathD(pts), class: "track" });
+    const [x, y] = px(...pts[pts.length - 1]);
+    add("layer-tracks", "circle", { cx: x, cy: y, r: 6, class: "vehicle-marker", "data-vehicle": vehicle }, vehicle);
   }
 }
-function drawCases(cases) {
+
+// --- live stream -------------------------------------------------------------------------
+function connectLive() {
+  if (S.ws) S.ws.close();
+  const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/live");
+  S.ws = ws;
+  ws.onopen = () => { $("live-status").textContent = t("live"); };
+  ws.onclose = () => { $("live-status").textContent = t("offline"); if (S.user && S.ws === ws) setTimeout(connectLive, 3000); };
+  ws.onmessage = (event) => {
+    const m = JSON.parse(event.data);
+    if (m.kind === "position") {
+      const track = (S.tracks[m.vehicle_id] ||= []);
+      track.push([m.lon, m.lat]);
+      if (track.length > 2000) track.shift();
+      drawTracks();
+      $("live-status").textContent = `${t("live")} · ${m.vehicle_id} ${m.mode || ""} ${m.alt_agl_m?.toFixed(0)} m`;
+    } else if (m.kind === "progress" || m.kind === "fence") {
+      $("sortie-status").textContent = `${m.vehicle_id || ""} ${m.event}`;
+      if (String(m.event).startsWith("sortie_")) refresh();
+    } else if (m.kind === "evidence") {
+      refresh();
+    }
+  };
+}
+
+// --- lists -------------------------------------------------------------------------------
+function drawCases() {
   const body = document.querySelector("#cases tbody");
   body.innerHTML = "";
-  for (const c of cases) {
+  for (const c of S.cases) {
     const row = document.createElement("tr");
+    row.dataset.number = c.number;
     for (const value of [c.number, c.class_name, c.state, c.evidence_count]) {
       const cell = document.createElement("td"); cell.textContent = value; row.appendChild(cell);
     }
+    row.addEventListener("click", () => openCase(c.number));
     body.appendChild(row);
   }
 }
-function drawGallery(evidence) {
-  const gallery = document.getElementById("gallery");
+function shot(e) {
+  const figure = document.createElement("figure"); figure.className = "shot";
+  if (!e.media || !e.media.length) return null;
+  const img = document.createElement("img");
+  img.src = "/api/media/" + e.media[0]; img.alt = e.class_name;
+  img.onload = () => {
+    const k = 240 / img.naturalWidth;
+    const [x1, y1, x2, y2] = e.box_px;
+    const box = document.createElement("div"); box.className = "box";
+    Object.assign(box.style, { left: x1 * k + "px", top: y1 * k + "px", width: (x2 - x1) * k + "px", height: (y2 - y1) * k + "px" });
+    figure.appendChild(box);
+  };
+  const caption = document.createElement("figcaption");
+  caption.textContent = `${e.class_name} ${(e.confidence * 100).toFixed(0)}% · ${String(e.captured_at).slice(0, 19)}`;
+  figure.appendChild(img); figure.appendChild(caption);
+  return figure;
+}
+function drawGallery(target, items) {
+  const gallery = $(target);
   gallery.innerHTML = "";
-  for (const e of evidence.slice(0, 24)) {
-    if (!e.media.length) continue;
-    const figure = document.createElement("figure"); figure.className = "shot";
-    const img = document.createElement("img");
-    img.src = "/api/media/" + e.media[0]; img.alt = e.class_name;
-    img.onload = () => {
-      const k = 240 / img.naturalWidth;
-      const [x1, y1, x2, y2] = e.box_px;
-      const box = document.createElement("div"); box.className = "box";
-      Object.assign(box.style, { left: x1 * k + "px", top: y1 * k + "px",
-        width: (x2 - x1) * k + "px", height: (y2 - y1) * k + "px" });
-      figure.appendChild(box);
-    };
-    const caption = document.createElement("figcaption");
-    caption.textContent = e.class_name + " " + (e.confidence * 100).toFixed(0) + "%";
-    figure.appendChild(img); figure.appendChild(caption); gallery.appendChild(figure);
-  }
+  for (const e of items.slice(0, 24)) { const f = shot(e); if (f) gallery.appendChild(f); }
 }
 async function refresh() {
   try {
-    const [cases, evidence, audit] = await Promise.all([
-      getJSON("/api/cases?limit=200"), getJSON("/api/evidence?limit=200"), getJSON("/api/audit/verify"),
+    const [sites, cases, evidence] = await Promise.all([
+      api("/api/sites?limit=100"), api("/api/cases?limit=200"), api("/api/evidence?limit=200"),
     ]);
-    drawMap(cases.items, evidence.items);
-    drawCases(cases.items);
-    drawGallery(evidence.items);
-    document.getElementById("audit").textContent =
-      audit.entries + " " + t("entries") + " — " + (audit.ok ? t("verified") : t("broken"));
-  } catch (error) {
-    document.getElementById("audit").textContent = String(error);
-  }
+    S.sites = sites.items; S.cases = cases.items; S.evidence = evidence.items;
+    const select = $("plan-site"), chosen = select.value;
+    select.innerHTML = "";
+    for (const s of S.sites) { const o = document.createElement("option"); o.value = s.id; o.textContent = s.name; select.appendChild(o); }
+    if (chosen) select.value = chosen;
+    drawMap(); drawCases(); drawGallery("gallery", S.evidence);
+  } catch (error) { if (!(error instanceof ApiError && error.message === "401")) console.error(error); }
+  try {
+    const audit = await api("/api/audit/verify");
+    $("audit").textContent = `${audit.entries} ${t("entries")} — ${audit.ok ? t("verified") : t("broken")}`;
+  } catch (error) { $("audit").textContent = ""; }
 }
-document.getElementById("lang").addEventListener("click", () => {
-  lang = lang === "zh" ? "en" : "zh"; applyLang(); refresh();
+
+// --- mission planning and launch ------------------------------------------------------------
+$("plan-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("launch-confirm").hidden = true; $("plan-result").textContent = "…";
+  try {
+    S.plan = await api("/api/missions/plan", { method: "POST", body: {
+      site_id: $("plan-site").value, pattern: $("plan-pattern").value, altitude_agl_m: Number($("plan-alt").value) } });
+    const s = S.plan.summary;
+    $("plan-result").textContent = `${S.plan.id}: ${s.valid ? t("valid") : t("invalid")} ${s.problems.join("; ")}`;
+    $("plan-result").className = s.valid ? "" : "error";
+    const table = $("estimates"); table.innerHTML = "";
+    for (const key of ["distance_m", "duration_s", "photos", "coverage_pct", "waypoints"]) {
+      const row = document.createElement("tr");
+      row.innerHTML = `<th>${t(key)}</th><td data-key="${key}">${s[key]}</td>`; table.appendChild(row);
+    }
+    $("launch-confirm").hidden = !s.valid;
+    drawMap();
+  } catch (error) { $("plan-result").textContent = error.message; $("plan-result").className = "error"; }
 });
-applyLang();
-refresh();
-setInterval(refresh, 5000);
+$("launch-button").addEventListener("click", async () => {
+  try {
+    const r = await api(`/api/missions/${S.plan.id}/launch`, { method: "POST", body: {
+      vehicle_id: $("launch-vehicle").value, confirm_digest: S.plan.digest } });
+    $("sortie-status").textContent = `${t("sortie")} ${r.sortie_id}: ${r.status}`;
+    $("launch-confirm").hidden = true;
+  } catch (error) { $("sortie-status").textContent = error.message; }
+});
+
+// --- case page -----------------------------------------------------------------------------
+async function openCase(number) {
+  const c = await api("/api/cases/" + encodeURIComponent(number));
+  S.caseNumber = c.number; S.caseVersion = c.version;
+  $("case-panel").hidden = false;
+  $("case-number").textContent = c.number;
+  $("case-title").textContent = c.title + (c.facts ? " — " + c.facts : "");
+  $("case-state").textContent = c.state;
+  const steps = $("case-steps"); steps.innerHTML = "";
+  for (const s of c.steps) {
+    const li = document.createElement("li");
+    li.textContent = `${s.label || s.action} · ${s.actor} (${s.actor_role}) · ${String(s.taken_at).slice(0, 16)} · ${s.reason}`;
+    steps.appendChild(li);
+  }
+  const select = $("step-action"); select.innerHTML = "";
+  for (const a of c.available_actions) { const o = document.createElement("option"); o.value = a.action; o.textContent = `${a.label} (${a.action})`; select.appendChild(o); }
+  $("step-form").hidden = !c.available_actions.length;
+  const table = $("case-deadlines"); table.innerHTML = "";
+  for (const d of c.deadlines) {
+    const row = document.createElement("tr"); row.className = d.status;
+    row.innerHTML = `<td>${d.kind}</td><td>${d.basis}</td><td>${t("due")} ${d.due_on}</td><td>${d.status}</td>`;
+    table.appendChild(row);
+  }
+  if (!c.deadlines.length) table.innerHTML = `<tr><td>${t("none")}</td></tr>`;
+  const disc = $("case-discretion"); disc.innerHTML = "";
+  if (c.discretion) {
+    const p = document.createElement("p");
+    p.textContent = `${c.discretion.tier || ""} ${c.discretion.min_yuan ?? ""}–${c.discretion.max_yuan ?? ""} 元`;
+    disc.appendChild(p);
+    const ul = document.createElement("ul");
+    for (const reason of c.discretion.reasons || []) { const li = document.createElement("li"); li.textContent = reason; ul.appendChild(li); }
+    disc.appendChild(ul);
+  } else disc.textContent = t("none");
+  const docs = $("case-documents"); docs.innerHTML = "";
+  for (const d of c.documents) {
+    const li = document.createElement("li");
+    li.innerHTML = `${d.number} ${d.title} ` + (d.pdf ? `<a href="/api/documents/${d.id}/pdf" target="_blank">PDF</a> ` : "") +
+      (d.docx ? `<a href="/api/documents/${d.id}/docx">DOCX</a>` : "");
+    docs.appendChild(li);
+  }
+  const items = await Promise.all(c.evidence_ids.slice(0, 12).map((id) => api("/api/evidence/" + encodeURIComponent(id))));
+  drawGallery("case-gallery", items);
+  $("case-panel").scrollIntoView({ block: "start" });
+}
+$("step-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("step-error").textContent = "";
+  try {
+    await api(`/api/cases/${encodeURIComponent(S.caseNumber)}/steps`, { method: "POST", body: {
+      action: $("step-action").value, reason: $("step-reason").value, expected_version: S.caseVersion } });
+    $("step-reason").value = "";
+    await openCase(S.caseNumber); refresh();
+  } catch (error) { $("step-error").textContent = error.message; }
+});
+$("case-close").addEventListener("click", () => { $("case-panel").hidden = true; });
+
+// --- session -------------------------------------------------------------------------------
+function showLogin() {
+  S.user = null; $("app").hidden = true; $("login-panel").hidden = false; $("logout").hidden = true; $("who").textContent = "";
+  if (S.ws) { const ws = S.ws; S.ws = null; ws.close(); }
+}
+function showApp(user) {
+  S.user = user; $("login-panel").hidden = true; $("app").hidden = false; $("logout").hidden = false;
+  $("who").textContent = `${user.name} · ${user.role}${user.department ? " · " + user.department : ""}`;
+  refresh(); connectLive();
+}
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("login-error").textContent = "";
+  try {
+    const r = await api("/api/auth/login", { method: "POST", body: { username: $("username").value, password: $("password").value } });
+    S.csrf = r.csrf_token; $("password").value = ""; showApp(r.user);
+  } catch (error) { $("login-error").textContent = error.message; }
+});
+$("logout").addEventListener("click", async () => { try { await api("/api/auth/logout", { method: "POST" }); } finally { showLogin(); } });
+$("lang").addEventListener("click", () => { S.lang = S.lang === "zh" ? "en" : "zh"; applyLang(); });
+async function start() {
+  applyLang();
+  try { const me = await api("/api/auth/me"); S.csrf = me.csrf_token; showApp(me); } catch (error) { showLogin(); }
+}
+start();
+setInterval(() => { if (S.user) refresh(); }, 10000);

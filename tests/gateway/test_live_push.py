@@ -11,7 +11,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -109,8 +109,8 @@ def test_websocket_refuses_anonymous(client: TestClient) -> None:
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    calls: list[dict[str, Any]] = []
-    fail_first = 1
+    calls: ClassVar[list[dict[str, Any]]] = []
+    fail_first: ClassVar[int] = 1
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
