@@ -19,6 +19,7 @@ from typing import Literal
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from cases import audit
 from cases.audit import AuditWriter
@@ -43,6 +44,11 @@ from telemetry.signing import SignatureError, verify
 log = logging.getLogger(__name__)
 
 ACTOR = "system:gateway.ingest"
+
+#: Errors that say "another transaction got there first / the database is unavailable":
+#: the whole batch is rolled back and tried again, never dead-lettered. StaleDataError is
+#: SQLAlchemy's optimistic-locking conflict (two workers updating the same case at once).
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (DBAPIError, StaleDataError)
 
 Status = Literal["stored", "duplicate", "media", "ignored", "waiting", "dead_letter"]
 
@@ -118,8 +124,9 @@ class Processor:
         """Handle one message inside the caller's transaction (which the caller commits).
 
         ``final_attempt`` turns "media not there yet" into a ``media_missing`` dead letter.
-        Database errors (connection lost, lock timeout) propagate: the caller rolls back
-        and retries, without acknowledging anything.
+        Transient errors (connection lost, lock timeout, deadlock, a concurrent update of the
+        same case; see ``TRANSIENT_ERRORS``) propagate: the caller rolls back and retries,
+        without acknowledging anything.
         """
         return self.process_batch(session, [(topic, payload, final_attempt)], careful=True)[0]
 
@@ -146,7 +153,9 @@ class Processor:
             if not careful:
                 try:
                     out.append(self._one(session, batch, index, topic, payload, final))
-                except (Refused, DBAPIError):
+                except Refused:
+                    raise
+                except TRANSIENT_ERRORS:
                     raise
                 except Exception as exc:
                     raise UnexpectedError(f"{type(exc).__name__}: {exc}") from exc
@@ -155,7 +164,7 @@ class Processor:
             try:
                 with session.begin_nested():
                     out.append(self._one(session, batch, index, topic, payload, final))
-            except DBAPIError:
+            except TRANSIENT_ERRORS:
                 raise
             except CasesError as exc:
                 batch.existing, batch.sequences, batch.media = undo

@@ -29,7 +29,6 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from cases.audit import AuditWriter
@@ -37,7 +36,7 @@ from cases.db import make_engine
 from cases.db import session_factory as make_session_factory
 from cases.models import Device
 from gateway.ingest.metrics import IngestMetrics
-from gateway.ingest.processor import Outcome, Processor, UnexpectedError
+from gateway.ingest.processor import TRANSIENT_ERRORS, Outcome, Processor, UnexpectedError
 from gateway.ingest.sqlite_tx import ensure_sqlite_transactions
 from gateway.media import MediaStore
 from telemetry.contract import subscription_for
@@ -309,8 +308,9 @@ class IngestWorker:
                 continue
             try:
                 outcomes = self._commit(batch)
-            except DBAPIError as exc:
-                # Database unavailable or locked: nothing was committed, nothing is acked.
+            except TRANSIENT_ERRORS as exc:
+                # Database unavailable, locked, deadlocked, or a concurrent update of the same
+                # row: nothing was committed, nothing is acked; the batch is tried again.
                 self.last_error = f"database: {exc}"
                 log.warning("ingest %s: batch rolled back, retrying: %s", self.client_id, exc)
                 self.metrics.count("batch_retries")
