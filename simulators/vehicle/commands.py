@@ -124,7 +124,7 @@ class CommandHandler:
                 return FAILED
             v.set_speed(cmd.p2)
             if v.nav is not None and v.mode == "GUIDED":
-                v.nav.speed = cmd.p2
+                v.nav.speed = v.speed_override
             return ACCEPTED
         if c == M.MAV_CMD_DO_FENCE_ENABLE:
             if int(cmd.p1) not in (0, 1, 2):

@@ -129,7 +129,7 @@ def _land_step(v: Vehicle, nav: _Nav) -> tuple[float, float, float]:
 def _rtl_step(v: Vehicle, nav: _Nav) -> tuple[float, float, float, float | None]:
     b = v.body
     p = v.params
-    speed = p["RTL_SPEED"] / 100.0 if p["RTL_SPEED"] > 0 else None
+    speed = min(p["RTL_SPEED"] / 100.0, 50.0) if p["RTL_SPEED"] > 0 else None
     if nav.stage == "climb":
         vn, ve = _toward(v, nav.prev_n, nav.prev_e, 0.0)
         vu = v._vertical_speed(nav.u - b.u)
@@ -191,7 +191,7 @@ def drive_rover(v: Vehicle, dt: float) -> None:
             err = abs(wrap_180(want_heading - b.yaw_deg))
             cruise = nav.speed or v._cruise_speed()
             if nav.kind == "rtl" and p["RTL_SPEED"] > 0:
-                cruise = p["RTL_SPEED"]
+                cruise = min(p["RTL_SPEED"], 50.0)
             want_speed = approach_speed(dist, cruise, p["ATC_ACCEL_MAX"])
             # Slow down for sharp turns as the rover's speed controller does.
             want_speed *= max(0.2, math.cos(math.radians(min(err, 90.0))))

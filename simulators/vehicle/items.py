@@ -16,6 +16,8 @@ FENCE = mavlink2.MAV_MISSION_TYPE_FENCE
 RALLY = mavlink2.MAV_MISSION_TYPE_RALLY
 ALL = mavlink2.MAV_MISSION_TYPE_ALL
 
+# Altitudes beyond this (m) are typing errors, not flights (ArduPilot stores int32 cm).
+MAX_ALT_M = 100_000.0
 # How many items each list may hold (ArduPilot's limits depend on the board's storage; these are
 # those of a board with the usual 16 kB of storage).
 CAPACITY = {MISSION: 724, FENCE: 200, RALLY: 20}
@@ -182,7 +184,7 @@ def validate_item(item: StoredItem) -> int:
         *AMSL_FRAMES,
     ):
         return r.MAV_MISSION_UNSUPPORTED_FRAME
-    if not math.isfinite(item.z):
+    if not math.isfinite(item.z) or abs(item.z) > MAX_ALT_M:
         return r.MAV_MISSION_INVALID_PARAM7
     if not -90e7 <= item.x <= 90e7:
         return r.MAV_MISSION_INVALID_PARAM5_X

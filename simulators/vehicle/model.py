@@ -33,6 +33,7 @@ from simulators.vehicle.health import (
 from simulators.vehicle.items import (
     AMSL_FRAMES,
     FENCE,
+    MAX_ALT_M,
     MISSION,
     NAV_COMMANDS,
     RALLY,
@@ -49,6 +50,7 @@ from simulators.vehicle.modes import (
 from simulators.vehicle.params import ParamStore
 
 M = mavlink2
+MAX_SPEED_M_S = 50.0  # no multicopter or rover of ours goes faster
 FORCE_ARM_MAGIC = 21196
 SEVERITY = {
     "emergency": M.MAV_SEVERITY_EMERGENCY,
@@ -430,6 +432,9 @@ class Vehicle:
             self.mission_state = M.MISSION_STATE_PAUSED
 
     def set_home(self, n: float, e: float, alt_amsl: float) -> None:
+        if not -500.0 <= alt_amsl <= MAX_ALT_M:
+            self.text("warning", f"Home altitude {alt_amsl:g} m refused")
+            return
         self.home_ne = (n, e)
         self.home_alt_amsl_m = alt_amsl
         if self.mission:
@@ -513,8 +518,12 @@ class Vehicle:
             return False
         if self.is_copter and self.landed:
             return False
+        if alt_rel_m is not None and not -500.0 <= alt_rel_m <= MAX_ALT_M:
+            return False
         n, e = self.plane.to_ne(lat, lon)
         u = self.body.u if alt_rel_m is None else self._u_from_rel(alt_rel_m)
+        if speed is not None:
+            speed = min(speed, MAX_SPEED_M_S)
         self.nav = _Nav("goto", n, e, u, radius=0.5, speed=speed, forever=True)
         return True
 
@@ -527,6 +536,8 @@ class Vehicle:
             return False, "Takeoff: not in GUIDED"
         if not self.landed:
             return False, "Takeoff: already flying"
+        if not 0.0 < alt_rel_m <= MAX_ALT_M:
+            return False, f"Takeoff: bad altitude {alt_rel_m:g} m"
         self.nav = _Nav("takeoff", self.body.n, self.body.e, self._u_from_rel(max(1.0, alt_rel_m)))
         return True, ""
 
@@ -545,7 +556,7 @@ class Vehicle:
 
     def set_speed(self, speed: float) -> None:
         if speed > 0:
-            self.speed_override = speed
+            self.speed_override = min(speed, MAX_SPEED_M_S)
 
     # ------------------------------------------------------------------ mission
 
@@ -781,8 +792,7 @@ class Vehicle:
     ) -> bool:
         """Run a DO command from the mission or from COMMAND_LONG; False if unsupported."""
         if command == M.MAV_CMD_DO_CHANGE_SPEED:
-            if p2 > 0:
-                self.speed_override = p2
+            self.set_speed(p2)
             return True
         if command == M.MAV_CMD_DO_SET_CAM_TRIGG_DIST:
             self.trigg_dist = max(0.0, p1)
@@ -976,9 +986,12 @@ class Vehicle:
         if self.speed_override is not None:
             return self.speed_override
         if self.is_copter:
-            return self.params["WPNAV_SPEED"] / 100.0
-        wp = self.params["WP_SPEED"]
-        return wp if wp > 0 else self.params["CRUISE_SPEED"]
+            speed = self.params["WPNAV_SPEED"] / 100.0
+        else:
+            wp = self.params["WP_SPEED"]
+            speed = wp if wp > 0 else self.params["CRUISE_SPEED"]
+        # Parameters are not range-checked on PARAM_SET (nor in ArduPilot); physics is.
+        return max(0.1, min(speed, MAX_SPEED_M_S))
 
     def _wp_radius(self) -> float:
         if self.is_copter:
@@ -987,8 +1000,8 @@ class Vehicle:
 
     def _vertical_speed(self, du: float) -> float:
         p = self.params
-        up = p["WPNAV_SPEED_UP"] / 100.0
-        down = p["WPNAV_SPEED_DN"] / 100.0
+        up = min(p["WPNAV_SPEED_UP"] / 100.0, 20.0)
+        down = min(p["WPNAV_SPEED_DN"] / 100.0, 20.0)
         accel = p["WPNAV_ACCEL_Z"] / 100.0
         if du >= 0:
             return approach_speed(du, up, accel)
