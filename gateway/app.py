@@ -64,6 +64,7 @@ class GatewayConfig:
     mqtt_host: str | None = None
     mqtt_port: int = 1883
     launcher: Launcher | None = field(default=None, repr=False)
+    db_pool_size: int = 40
     #: Webhook retry schedule (seconds between attempts).
     webhook_backoff_s: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
 
@@ -112,7 +113,9 @@ def create_app(config: GatewayConfig) -> FastAPI:
     from gateway.metrics import GatewayMetrics
     from gateway.push import Notifier
 
-    engine = make_engine(config.database_url)
+    # Room for every threadpool worker: an overflow connection is closed on return, and a new
+    # SQLite connection costs its pragmas on every request.
+    engine = make_engine(config.database_url, pool_size=config.db_pool_size, max_overflow=8)
     ensure_tables(engine)
     sessions = session_factory(engine)
     metrics = GatewayMetrics()
