@@ -65,6 +65,9 @@ class GatewayConfig:
     mqtt_port: int = 1883
     launcher: Launcher | None = field(default=None, repr=False)
     db_pool_size: int = 40
+    #: The ingest's counters (`gateway.ingest.metrics.IngestMetrics`) when it runs in-process:
+    #: appended to /metrics.
+    ingest_metrics: Any = field(default=None, repr=False)
     #: Webhook retry schedule (seconds between attempts).
     webhook_backoff_s: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
 
@@ -118,7 +121,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
     engine = make_engine(config.database_url, pool_size=config.db_pool_size, max_overflow=8)
     ensure_tables(engine)
     sessions = session_factory(engine)
-    metrics = GatewayMetrics()
+    metrics = GatewayMetrics(ingest=config.ingest_metrics)
     hub = LiveHub(config.mqtt_host, config.mqtt_port, metrics=metrics)
     notifier = Notifier(sessions, config, metrics=metrics)
 
