@@ -413,6 +413,9 @@ class DemoRun:
             sysid=1,
             speedup=options.speedup,
             seed=options.seed,
+            # Evidence is dated by the real clock: at a speed-up, simulated time would run
+            # ahead and date captures in the future.
+            wall_clock=True,
         )
         url = sim.start()
         self._on_stop(sim.stop)
