@@ -1,1 +1,1 @@
-"""MAVLink vehicle link, the wire contract of what leaves a vehicle, device signing and the MQTT outbox."""
+"""MAVLink vehicle link, wire contract of what leaves a vehicle, device signing, MQTT outbox."""
