@@ -57,7 +57,8 @@ def test_positions_reach_the_department_that_owns_the_site(world: World) -> None
         session.add(SiteRecord(id="zr-site", name="ZR", department_id="ZR", geojson={}))
         session.commit()
     engine.dispose()
-    with TestClient(create_app(config)) as client:
+    app = create_app(config)
+    with TestClient(app) as client:
         cg = as_user(world, "insp")["Authorization"][7:]
         zr = as_user(world, "zr")["Authorization"][7:]
         with (
@@ -87,9 +88,7 @@ def test_positions_reach_the_department_that_owns_the_site(world: World) -> None
             vehicles = client.get("/api/vehicles", headers=as_user(world, "insp")).json()
             assert isinstance(vehicles["items"], list)
             # The other department's client got nothing about this vehicle.
-            client.app.state.hub.publish(
-                {"kind": "status", "site_id": "zr-site", "vehicle_id": "marker"}
-            )
+            app.state.hub.publish({"kind": "status", "site_id": "zr-site", "vehicle_id": "marker"})
             ws_zr_views = []
             while True:
                 v = ws_zr.receive_json()
@@ -97,7 +96,7 @@ def test_positions_reach_the_department_that_owns_the_site(world: World) -> None
                 if v.get("vehicle_id") == "marker":
                     break
             assert not [v for v in ws_zr_views if v.get("vehicle_id") == vehicle]
-        assert client.app.state.hub.subscribers == set()  # both clients cleaned up
+        assert app.state.hub.subscribers == set()  # both clients cleaned up
 
 
 def test_websocket_refuses_anonymous(client: TestClient) -> None:
@@ -131,7 +130,8 @@ def test_webhook_is_signed_and_retried(world: World) -> None:
     url = f"http://127.0.0.1:{server.server_port}/hook"
     config = with_config(world, webhook_backoff_s=(0.3, 0.6))
     try:
-        with TestClient(create_app(config)) as client:
+        app = create_app(config)
+        with TestClient(app) as client:
             admin = as_user(world, "admin")
             r = client.post(
                 "/api/webhooks", headers=admin, json={"url": url, "events": ["evidence.new"]}
@@ -144,7 +144,7 @@ def test_webhook_is_signed_and_retried(world: World) -> None:
                 ).status_code
                 == 403
             )
-            client.app.state.hub.publish(
+            app.state.hub.publish(
                 {"kind": "evidence", "id": "ev-x", "site_id": world.site_id, "vehicle_id": "uav-1"}
             )
             deadline = time.monotonic() + 15
@@ -165,3 +165,59 @@ def test_webhook_is_signed_and_retried(world: World) -> None:
     doc = json.loads(call["body"])
     assert doc["event"] == "evidence.new" and doc["department"] == "CG"
     assert headers["x-fieldpatrol-delivery"] == doc["id"]
+
+
+def test_missed_deadline_is_published_once_on_mqtt(world: World) -> None:
+    from datetime import date
+
+    from cases.models import CaseDeadline
+
+    engine = make_engine(world.url)
+    with session_factory(engine)() as session:
+        case = session.scalars(select_case(world.case_numbers[0])).one()
+        session.add(
+            CaseDeadline(
+                case_id=case.id,
+                kind="decision",
+                basis="APL Art. 60",
+                start_on=date(2026, 1, 5),
+                due_on=date(2026, 4, 3),
+                unit="calendar",
+            )
+        )
+        session.commit()
+    engine.dispose()
+    got: list[dict[str, Any]] = []
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    sub.on_message = lambda _c, _u, m: got.append(json.loads(m.payload))
+    sub.connect("127.0.0.1", 1883)
+    sub.subscribe("fieldpatrol/v1/gateway/notifications/deadline.missed", qos=1)
+    sub.loop_start()
+    try:
+        config = with_config(world, mqtt_host="127.0.0.1", mqtt_port=1883)
+        app = create_app(config)
+        with TestClient(app):
+            notifier = app.state.notifier
+            deadline = time.monotonic() + 15
+            while not notifier._mqtt.is_connected() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            notifier.scan_deadlines(today=date(2026, 11, 27))
+            assert notifier.scan_deadlines(today=date(2026, 11, 28)) == 0  # once only
+            while time.monotonic() < deadline and not [
+                g for g in got if g["data"]["case"] == world.case_numbers[0]
+            ]:
+                time.sleep(0.05)
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+    mine = [g for g in got if g["data"]["case"] == world.case_numbers[0]]
+    assert len(mine) == 1 and mine[0]["department"] == "CG"
+    assert mine[0]["data"]["due_on"] == str(date(2026, 4, 3))
+
+
+def select_case(number: str) -> Any:
+    from sqlalchemy import select
+
+    from cases.models import Case
+
+    return select(Case).where(Case.number == number)
