@@ -8,6 +8,7 @@ origins are configured; the console is served from the same origin and needs non
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -223,6 +224,14 @@ def create_app(config: GatewayConfig) -> FastAPI:
     @app.exception_handler(CasesError)
     async def cases_error(request: Request, exc: CasesError) -> JSONResponse:
         return _problem(422, "invalid request", str(exc), request.url.path)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A bug, not a user error: log it, and answer in the same problem format.
+        logging.getLogger("gateway").exception("unhandled error on %s", request.url.path)
+        return _problem(
+            500, "Internal Server Error", "unexpected error; it was logged", request.url.path
+        )
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:
