@@ -145,6 +145,11 @@ def _score(world: Any, suspects: list[Any], site: Any, frame: Any) -> dict[str, 
     found: dict[str, bool] = {}
     false: list[dict[str, Any]] = []
     duplicates = 0
+    # The survey's frames reach past the site boundary; what lies there is not the site's
+    # business (and the world plants nothing there), so those suspects are counted apart.
+    keep_in = site.keep_in
+    outside = [s for s in suspects if not shapely.contains_xy(keep_in, s.lon, s.lat)]
+    suspects = [s for s in suspects if shapely.contains_xy(keep_in, s.lon, s.lat)]
     for s in sorted(suspects, key=lambda s: -s.confidence):
         best, best_d = None, math.inf
         for k, v in enumerate(planted):
@@ -176,6 +181,7 @@ def _score(world: Any, suspects: list[Any], site: Any, frame: Any) -> dict[str, 
         "suspects": len(suspects),
         "false": false,
         "duplicates": duplicates,
+        "outside_site": len(outside),
         "missed": missed,
         "geo_errors_m": errors,
         "area_km2": area_km2,
