@@ -65,7 +65,7 @@ class GatewayConfig:
     mqtt_host: str | None = None
     mqtt_port: int = 1883
     launcher: Launcher | None = field(default=None, repr=False)
-    db_pool_size: int = 40
+    db_pool_size: int = 20
     #: The ingest's counters (`gateway.ingest.metrics.IngestMetrics`) when it runs in-process:
     #: appended to /metrics.
     ingest_metrics: Any = field(default=None, repr=False)
@@ -119,7 +119,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
 
     # Room for every threadpool worker: an overflow connection is closed on return, and a new
     # SQLite connection costs its pragmas on every request.
-    engine = make_engine(config.database_url, pool_size=config.db_pool_size, max_overflow=8)
+    engine = make_engine(config.database_url, pool_size=config.db_pool_size, max_overflow=20)
     ensure_tables(engine)
     sessions = session_factory(engine)
     metrics = GatewayMetrics(ingest=config.ingest_metrics)

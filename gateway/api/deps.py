@@ -103,6 +103,9 @@ def current_user(request: Request, session: Session = Depends(db_session)) -> Pr
         raise _unauthorized("user unknown or deactivated")
     principal = Principal(user.id, user.username, user.name, user.role, user.department_id)
     request.state.principal = principal
+    # Give the connection back while the request waits for a worker thread; the endpoint's
+    # first query takes one again (otherwise queued requests exhaust the pool).
+    session.close()
     return principal
 
 
