@@ -34,3 +34,7 @@ class BenchmarkError(CasesError):
 
 class DocumentError(CasesError):
     """A document that cannot be generated (missing required field, no font)."""
+
+
+class DatabaseError(CasesError):
+    """The database cannot be opened or created (bad URL, unwritable place, server down)."""

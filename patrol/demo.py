@@ -212,6 +212,7 @@ class DemoRun:
 
         from cases import audit
         from cases.db import make_engine, session_factory, upgrade
+        from cases.errors import DatabaseError
         from missions.camera import CameraModel
         from missions.check import check_mission
         from missions.site import load_site
@@ -234,8 +235,8 @@ class DemoRun:
         try:
             upgrade(settings.database_url)
             engine = make_engine(settings.database_url)
-        except SQLAlchemyError as exc:
-            reason = str(exc.orig if hasattr(exc, "orig") and exc.orig else exc).splitlines()[0]
+        except (SQLAlchemyError, DatabaseError) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise DemoError(
                 f"cannot open the database {_shown_url(settings.database_url)} ({reason}); "
                 "check FIELDPATROL_DATABASE_URL, or unset it to use the SQLite file under "
