@@ -66,6 +66,9 @@ def quantize_int8(
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
+            # Only convolutions: the head's final Concat mixes box coordinates (hundreds of
+            # pixels) with class scores (0..1); one INT8 scale for both zeroes every score.
+            op_types_to_quantize=["Conv"],
         )
     finally:
         pre.unlink(missing_ok=True)

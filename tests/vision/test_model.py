@@ -126,8 +126,9 @@ def test_both_backends_give_the_same_boxes() -> None:
     assert compared >= 2, "too few boxes on the fixed frames to compare the back ends"
 
 
-def test_planted_violations_are_detected_and_pinned() -> None:
-    det = load_detector()
+@pytest.mark.parametrize("model", ["fieldpatrol-n.onnx", "fieldpatrol-n.int8.onnx"])
+def test_planted_violations_are_detected_and_pinned(model: str) -> None:
+    det = load_detector(DEFAULT_MODEL_ONNX.with_name(model))
     found = 0
     errors = []
     for v, pose, image in frames():
