@@ -55,6 +55,9 @@ class TrainConfig:
     cache: bool = True
     val: bool = True
     export: bool = True
+    # Start from these weights (fine-tuning, e.g. on a department's own labelled imagery)
+    # instead of from scratch.
+    weights: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -125,7 +128,12 @@ def train(config: TrainConfig, log: Any = None) -> TrainResult:
     run_dir = config.out_dir / "runs"
     arch = model_yaml(config.out_dir, config.scale, len(names))
     t0 = time.monotonic()
-    model = YOLO(str(arch), task="detect")
+    if config.weights is not None:
+        if not Path(config.weights).is_file():
+            raise TrainError(f"weights: {config.weights} is not a file; give a .pt checkpoint")
+        model = YOLO(str(config.weights), task="detect")
+    else:
+        model = YOLO(str(arch), task="detect")
     args: dict[str, Any] = {
         "data": str(config.data),
         "epochs": config.epochs,

@@ -187,9 +187,14 @@ def train_cmd(
     batch: Annotated[int, typer.Option(help="Batch size.")] = 16,
     workers: Annotated[int, typer.Option(help="Data loader processes.")] = 1,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    weights: Annotated[
+        Path | None,
+        typer.Option(help="Fine-tune from this .pt (e.g. the shipped model) instead of scratch."),
+    ] = None,
+    lr0: Annotated[float, typer.Option(help="Initial learning rate.")] = 0.003,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train a detector from scratch (no pretrained weights, fully offline); export ONNX."""
+    """Train a detector (from scratch, or fine-tune --weights; fully offline); export ONNX."""
     try:
         from vision.train import TrainConfig, train
     except ImportError:
@@ -207,6 +212,9 @@ def train_cmd(
                 batch=batch,
                 workers=workers,
                 seed=seed,
+                weights=weights,
+                lr0=lr0,
+                warmup_epochs=0.0 if weights is not None else 0.5,
             ),
             log=lambda m: print(m, file=sys.stderr),
         )
