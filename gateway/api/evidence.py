@@ -21,7 +21,7 @@ from gateway.api.deps import (
     listing,
     page,
 )
-from gateway.api.scope import scope_evidence
+from gateway.api.scope import scope_evidence, scope_evidence_list
 
 router = APIRouter(tags=["evidence"])
 
@@ -56,8 +56,8 @@ def list_evidence(
     user: Principal = Depends(current_user),
     session: Session = Depends(db_session),
 ) -> Response:
-    query = scope_evidence(select(Evidence), user)
-    total = scope_evidence(select(func.count()).select_from(Evidence), user)
+    query = scope_evidence_list(select(Evidence), user, session)
+    total = scope_evidence_list(select(func.count()).select_from(Evidence), user, session)
     for column, value in (
         (Evidence.class_name, class_name),
         (Evidence.sortie_id, sortie_id),
