@@ -46,7 +46,9 @@ class DemoOptions:
     seed: int = 7
     speedup: float = 25.0
     altitude_agl_m: float = 50.0
-    vehicle_id: str = "demo-copter-1"
+    #: Default: `demo-copter-<8 hex>` derived from the data directory, so that demo runs with
+    #: different homes on one broker never see each other's evidence.
+    vehicle_id: str | None = None
     flight_timeout_s: float = 150.0
     allow_private_broker: bool = True
 
@@ -188,6 +190,9 @@ class DemoRun:
         self.progress = progress or _no_progress
         self.summary = DemoSummary()
         self._stack: list[Callable[[], None]] = []
+        home_tag = hashlib.sha256(str(settings.home).encode("utf-8")).hexdigest()[:8]
+        self.home_tag = home_tag
+        self.vehicle_id = options.vehicle_id or f"demo-copter-{home_tag}"
 
     # -- lifecycle -----------------------------------------------------------------------
     def run(self) -> DemoSummary:
@@ -358,13 +363,13 @@ class DemoRun:
         from telemetry.publisher import EvidencePublisher
         from telemetry.signing import DeviceKey
 
-        settings, options = self.settings, self.options
-        key_path = settings.keys_dir / f"{options.vehicle_id}.key"
+        settings = self.settings
+        key_path = settings.keys_dir / f"{self.vehicle_id}.key"
         key = DeviceKey.load(key_path) if key_path.exists() else DeviceKey.generate()
         if not key_path.exists():
             key.save(key_path)
         with sessions() as session:
-            register_device(session, options.vehicle_id, key.public_key_bytes())
+            register_device(session, self.vehicle_id, key.public_key_bytes())
             session.commit()
         self._device_key = key
 
@@ -373,20 +378,27 @@ class DemoRun:
             port=broker.port,
             session_factory=sessions,
             media_dir=settings.media_dir,
-            client_id=f"fieldpatrol-gateway-{uuid.uuid4().hex[:6]}",
+            client_id=f"fieldpatrol-gateway-{self.home_tag}",
+            # This gateway serves this demo's vehicle only, and keeps its broker session for
+            # minutes, not days: a demo must leave nothing behind on a shared broker.
+            vehicle_id=self.vehicle_id,
+            session_expiry_s=600,
+            mqtt_version=broker.mqtt_version,
         )
         ingest.start()
         self._on_stop(lambda: ingest.stop(timeout=10))
 
         outbox_dir = settings.home / "outbox"
         outbox_dir.mkdir(parents=True, exist_ok=True)
-        outbox = Outbox(outbox_dir / f"{options.vehicle_id}.sqlite")
+        outbox = Outbox(outbox_dir / f"{self.vehicle_id}.sqlite")
         self._on_stop(outbox.close)
         publisher = EvidencePublisher(
             outbox,
             host=broker.host,
             port=broker.port,
-            client_id=f"fieldpatrol-{options.vehicle_id}",
+            client_id=f"fieldpatrol-{self.vehicle_id}",
+            session_expiry_s=600,
+            mqtt_version=broker.mqtt_version,
         )
         publisher.start()
         self._on_stop(lambda: publisher.stop(timeout=10))
@@ -441,7 +453,7 @@ class DemoRun:
             )
             await vehicle.wait_ready(30)
             await vehicle.action.arm()
-            record("vehicle.armed", f"sortie:{sortie_id}", {"vehicle": options.vehicle_id})
+            record("vehicle.armed", f"sortie:{sortie_id}", {"vehicle": self.vehicle_id})
             await vehicle.action.start_mission()
             record("vehicle.mode", f"sortie:{sortie_id}", {"mode": "AUTO"})
 
@@ -517,10 +529,10 @@ class DemoRun:
         """Sign each suspect's evidence with the vehicle key and hand it to the outbox."""
         items = pipeline.evidence(
             site_id=site_id,
-            vehicle_id=self.options.vehicle_id,
+            vehicle_id=self.vehicle_id,
             mission_id=mission_id,
             sortie_id=sortie_id,
-            first_sequence=publisher_next_sequence(publisher, self.options.vehicle_id),
+            first_sequence=publisher_next_sequence(publisher, self.vehicle_id),
         )
         ids: list[str] = []
         for (message, media), suspect in zip(items, pipeline.suspects(), strict=True):

@@ -91,6 +91,8 @@ class IngestWorker:
         metrics: IngestMetrics | None = None,
         keepalive_s: int = 15,
         mqtt_version: int = 5,
+        site_id: str = "+",
+        vehicle_id: str = "+",
     ) -> None:
         self.host, self.port, self.client_id = host, port, client_id
         self.sessions = session_factory
@@ -118,6 +120,8 @@ class IngestWorker:
                 f"mqtt_version {mqtt_version} is not supported; use 5 (MQTT 5) or 4 (3.1.1)"
             )
         self.mqtt_version = mqtt_version
+        # A gateway may serve one site or one vehicle only ("+" = all of them).
+        self.site_id, self.vehicle_id = site_id, vehicle_id
         self._queue: queue.Queue[_Item] = queue.Queue()
         self._waiting: list[_Item] = []
         self._gen = 0
@@ -157,8 +161,8 @@ class IngestWorker:
     def subscriptions(self) -> list[str]:
         """The topic filters this worker subscribes to."""
         return [
-            subscription_for("evidence", share=self.share),
-            subscription_for("media", share=self.share),
+            subscription_for("evidence", self.site_id, self.vehicle_id, share=self.share),
+            subscription_for("media", self.site_id, self.vehicle_id, share=self.share),
         ]
 
     def start(self, wait: bool = True, timeout: float = 10.0) -> None:
