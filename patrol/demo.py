@@ -304,7 +304,7 @@ class DemoRun:
         )
         self._on_stop(broker.stop)
         summary.broker = f"{broker.url} ({broker.kind})"
-        publisher, ingest = self._start_evidence_path(broker, sessions, site.id)
+        publisher = self._start_evidence_path(broker, sessions)
 
         detector = load_detector()
         pipeline = FramePipeline(detector, camera_model)
@@ -333,11 +333,11 @@ class DemoRun:
         evidence_ids = self._publish_evidence(
             pipeline, publisher, site.id, mission_id, sortie_id, record
         )
-        self._wait_ingested(sessions, evidence_ids, ingest, timeout=60)
+        self._wait_ingested(sessions, evidence_ids, timeout=60)
         summary.planted_found = _count_found(world, suspects)
 
         with sessions() as session:
-            summary.evidence = _count_rows(session, "evidence", evidence_ids)
+            summary.evidence = _count_evidence(session, evidence_ids)
             summary.cases = _count_cases(session, evidence_ids)
             record_summary = summary.to_dict()
             audit.append(session, ACTOR, "sortie.summary", f"sortie:{sortie_id}", record_summary)
@@ -354,9 +354,8 @@ class DemoRun:
         )
 
     # -- stages --------------------------------------------------------------------------
-    def _start_evidence_path(
-        self, broker: BrokerHandle, sessions: Any, site_id: str
-    ) -> tuple[Any, Any]:
+    def _start_evidence_path(self, broker: BrokerHandle, sessions: Any) -> Any:
+        """Enroll the vehicle key, start the gateway ingest and the vehicle's publisher."""
         from gateway.devices import register_device
         from gateway.ingest import IngestWorker
         from telemetry.outbox import Outbox
@@ -402,7 +401,7 @@ class DemoRun:
         )
         publisher.start()
         self._on_stop(lambda: publisher.stop(timeout=10))
-        return publisher, ingest
+        return publisher
 
     async def _fly(
         self,
@@ -553,11 +552,11 @@ class DemoRun:
         publisher.flush(timeout=30)
         return ids
 
-    def _wait_ingested(self, sessions: Any, ids: list[str], ingest: Any, timeout: float) -> None:
+    def _wait_ingested(self, sessions: Any, ids: list[str], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with sessions() as session:
-                if _count_rows(session, "evidence", ids) >= len(ids):
+                if _count_evidence(session, ids) >= len(ids):
                     return
             time.sleep(0.1)
         raise DemoError(
@@ -580,7 +579,7 @@ def _shown_url(url: str) -> str:
     return url
 
 
-def _count_rows(session: Any, table: str, ids: list[str]) -> int:
+def _count_evidence(session: Any, ids: list[str]) -> int:
     from sqlalchemy import func, select
 
     from cases.models import Evidence
