@@ -14,7 +14,6 @@ ingest session exists yet), so that row is kept and sent again later rather than
 
 import contextlib
 import logging
-import ssl
 import threading
 import time
 from collections import deque
@@ -24,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from telemetry.contract import EvidenceMessage, StatusMessage, topic_for
+from telemetry.mqtt_session import check_mqtt_version, connect_persistent, persistent_client
 from telemetry.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -85,11 +83,7 @@ class EvidencePublisher:
         self.site_id, self.vehicle_id = site_id, vehicle_id
         self.session_expiry_s = session_expiry_s
         self.keepalive_s = keepalive_s
-        if mqtt_version not in (4, 5):
-            raise ValueError(
-                f"mqtt_version {mqtt_version} is not supported; use 5 (MQTT 5) or 4 (3.1.1)"
-            )
-        self.mqtt_version = mqtt_version
+        self.mqtt_version = check_mqtt_version(mqtt_version)
         self.inflight = inflight
         self.backlog_warning = backlog_warning
         self.retry_after_s = retry_after_s
@@ -108,25 +102,18 @@ class EvidencePublisher:
         self.published = 0  # rows acknowledged and removed since start
         self.last_error: str | None = None
 
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=mqtt.MQTTv5 if mqtt_version == 5 else mqtt.MQTTv311,
-            # MQTT 3.1.1 has no clean start/expiry: a persistent session is clean_session off.
-            clean_session=None if mqtt_version == 5 else False,
+        client = persistent_client(
+            client_id,
+            mqtt_version,
+            username=username,
+            password=password,
+            tls_ca=tls_ca,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
         )
         client.max_inflight_messages_set(inflight)
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(min_delay=1, max_delay=max(1, int(reconnect_max_s)))
-        if username is not None:
-            client.username_pw_set(username, password)
-        if tls_ca is not None:
-            client.tls_set(
-                ca_certs=str(tls_ca),
-                certfile=str(tls_cert) if tls_cert else None,
-                keyfile=str(tls_key) if tls_key else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
         if self._status_topic:
             offline = self._status(online=False)
             client.will_set(self._status_topic, offline, qos=1, retain=True)
@@ -146,18 +133,14 @@ class EvidencePublisher:
         """Connect (in the background; the broker may be down) and start publishing."""
         if self._thread is not None:
             raise PublisherError(f"publisher {self.client_id} is already started")
-        if self.mqtt_version == 5:
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = self.session_expiry_s
-            self._client.connect_async(
-                self.host,
-                self.port,
-                keepalive=self.keepalive_s,
-                clean_start=False,
-                properties=props,
-            )
-        else:
-            self._client.connect_async(self.host, self.port, keepalive=self.keepalive_s)
+        connect_persistent(
+            self._client,
+            self.host,
+            self.port,
+            mqtt_version=self.mqtt_version,
+            keepalive_s=self.keepalive_s,
+            session_expiry_s=self.session_expiry_s,
+        )
         self._client.loop_start()
         self._thread = threading.Thread(
             target=self._pump, name=f"publisher-{self.client_id}", daemon=True

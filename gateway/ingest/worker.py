@@ -14,7 +14,6 @@ the stream with a shared subscription (``share="ingest"`` → ``$share/ingest/..
 
 import logging
 import queue
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -23,8 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -40,6 +37,7 @@ from gateway.ingest.processor import TRANSIENT_ERRORS, Outcome, Processor, Unexp
 from gateway.ingest.sqlite_tx import ensure_sqlite_transactions
 from gateway.media import MediaStore
 from telemetry.contract import subscription_for
+from telemetry.mqtt_session import check_mqtt_version, connect_persistent, persistent_client
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +113,7 @@ class IngestWorker:
         self.batch_max = batch_max
         self.media_wait_s = media_wait_s
         self.keepalive_s = keepalive_s
-        if mqtt_version not in (4, 5):
-            raise ValueError(
-                f"mqtt_version {mqtt_version} is not supported; use 5 (MQTT 5) or 4 (3.1.1)"
-            )
-        self.mqtt_version = mqtt_version
+        self.mqtt_version = check_mqtt_version(mqtt_version)
         # A gateway may serve one site or one vehicle only ("+" = all of them).
         self.site_id, self.vehicle_id = site_id, vehicle_id
         self._queue: queue.Queue[_Item] = queue.Queue()
@@ -131,24 +125,18 @@ class IngestWorker:
         self._connect_error: str | None = None
         self.last_error: str | None = None
 
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=mqtt.MQTTv5 if mqtt_version == 5 else mqtt.MQTTv311,
-            # MQTT 3.1.1 has no clean start/expiry: a persistent session is clean_session off.
-            clean_session=None if mqtt_version == 5 else False,
+        # Acknowledged only after the database commit.
+        client = persistent_client(
+            client_id,
+            mqtt_version,
+            username=username,
+            password=password,
+            tls_ca=tls_ca,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
             manual_ack=True,
         )
         client.reconnect_delay_set(min_delay=1, max_delay=5)
-        if username is not None:
-            client.username_pw_set(username, password)
-        if tls_ca is not None:
-            client.tls_set(
-                ca_certs=str(tls_ca),
-                certfile=str(tls_cert) if tls_cert else None,
-                keyfile=str(tls_key) if tls_key else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
@@ -174,19 +162,15 @@ class IngestWorker:
         """
         if self._thread is not None:
             raise IngestError(f"ingest worker {self.client_id} is already started")
-        if self.mqtt_version == 5:
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = self.session_expiry_s
-            props.ReceiveMaximum = self.receive_maximum
-            self._client.connect_async(
-                self.host,
-                self.port,
-                keepalive=self.keepalive_s,
-                clean_start=False,
-                properties=props,
-            )
-        else:
-            self._client.connect_async(self.host, self.port, keepalive=self.keepalive_s)
+        connect_persistent(
+            self._client,
+            self.host,
+            self.port,
+            mqtt_version=self.mqtt_version,
+            keepalive_s=self.keepalive_s,
+            session_expiry_s=self.session_expiry_s,
+            receive_maximum=self.receive_maximum,
+        )
         self._client.loop_start()
         self._thread = threading.Thread(
             target=self._run, name=f"ingest-{self.client_id}", daemon=True

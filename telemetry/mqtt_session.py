@@ -1,0 +1,79 @@
+"""A paho-mqtt client on a persistent session, as the evidence path uses on both ends.
+
+The vehicle's publisher and the gateway's ingest must both survive broker restarts without
+losing QoS 1 messages: MQTT 5 with clean start off and a session expiry, or MQTT 3.1.1 with
+clean session off (for brokers that speak only 3.1.1). Credentials and TLS are optional.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+
+def check_mqtt_version(mqtt_version: int) -> int:
+    """Return `mqtt_version` if supported (5 or 4 = 3.1.1), else raise a ValueError saying so."""
+    if mqtt_version not in (4, 5):
+        raise ValueError(
+            f"mqtt_version {mqtt_version} is not supported; use 5 (MQTT 5) or 4 (3.1.1)"
+        )
+    return mqtt_version
+
+
+def persistent_client(
+    client_id: str,
+    mqtt_version: int,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    tls_ca: str | Path | None = None,
+    tls_cert: str | Path | None = None,
+    tls_key: str | Path | None = None,
+    manual_ack: bool = False,
+) -> mqtt.Client:
+    """A client whose broker session outlives disconnects (callbacks are the caller's)."""
+    check_mqtt_version(mqtt_version)
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5 if mqtt_version == 5 else mqtt.MQTTv311,
+        # MQTT 3.1.1 has no clean start/expiry: a persistent session is clean_session off.
+        clean_session=None if mqtt_version == 5 else False,
+        manual_ack=manual_ack,
+    )
+    if username is not None:
+        client.username_pw_set(username, password)
+    if tls_ca is not None:
+        client.tls_set(
+            ca_certs=str(tls_ca),
+            certfile=str(tls_cert) if tls_cert else None,
+            keyfile=str(tls_key) if tls_key else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+    return client
+
+
+def connect_persistent(
+    client: mqtt.Client,
+    host: str,
+    port: int,
+    *,
+    mqtt_version: int,
+    keepalive_s: int,
+    session_expiry_s: int,
+    receive_maximum: int | None = None,
+) -> None:
+    """Connect in the background (the broker may be down), resuming the broker session."""
+    if mqtt_version == 5:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = session_expiry_s
+        if receive_maximum is not None:
+            props.ReceiveMaximum = receive_maximum
+        client.connect_async(host, port, keepalive=keepalive_s, clean_start=False, properties=props)
+    else:
+        client.connect_async(host, port, keepalive=keepalive_s)
