@@ -149,6 +149,9 @@ def test_mavproxy_waypoints_fence_mode_param(
     proxy.expect(r"Requesting 4 fence items")
     proxy.expect(r"\b5001 0 41\.7020000000 123\.4020000000")
 
+    # GUIDED needs a position estimate, as on ArduPilot; a pilot waits for it, and so
+    # do we (on a loaded machine the mission traffic above can finish first).
+    assert sim.wait_until(lambda v: v.ekf_ok and v.gps_fix, timeout=30)
     proxy.send("mode GUIDED")
     proxy.expect(r"Mode GUIDED")
     assert sim.vehicle.mode == "GUIDED"
