@@ -33,11 +33,9 @@ def populate(url: str, n_cases: int, n_evidence: int) -> dict[str, int]:
     from cases.models import Case, CaseEvidence, Evidence, SiteRecord
     from cases.users import create_user
     from gateway.auth.passwords import set_password
-    from gateway.models import ensure_tables
 
     upgrade(url)
     engine = make_engine(url)
-    ensure_tables(engine)
     now = datetime.now(UTC)
     ids: dict[str, int] = {}
     with session_factory(engine)() as session:

@@ -28,7 +28,7 @@ from cases.audit import LogKey
 from cases.db import make_engine, session_factory
 from cases.errors import CasesError, NotFoundError, ProcedureError
 from gateway.auth.ratelimit import RateLimiter
-from gateway.models import ensure_tables
+from gateway.models import check_schema
 
 CONSOLE_DIR = Path(__file__).parent / "console"
 
@@ -120,7 +120,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
     # Room for every threadpool worker: an overflow connection is closed on return, and a new
     # SQLite connection costs its pragmas on every request.
     engine = make_engine(config.database_url, pool_size=config.db_pool_size, max_overflow=20)
-    ensure_tables(engine)
+    check_schema(engine)
     sessions = session_factory(engine)
     metrics = GatewayMetrics(ingest=config.ingest_metrics)
     hub = LiveHub(config.mqtt_host, config.mqtt_port, metrics=metrics)

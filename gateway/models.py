@@ -1,10 +1,10 @@
 """The gateway's own tables: password credentials, party portal access codes and statements,
 public complaints and webhook subscriptions.
 
-They live on their own ``MetaData`` and are created with ``create_all`` by :func:`ensure_tables`
-(idempotent) rather than in ``cases/migrations``: the case record's migration test compares the
-migrated schema with ``cases.models.Base.metadata``, which cannot see gateway models without
-``cases`` importing ``gateway`` (an upward import). User ids refer to ``users.id`` by value.
+They live on their own ``MetaData`` (``cases`` may not import ``gateway``, so its ``Base`` cannot
+hold them) and are created by the migration ``cases/migrations/versions/0003_gateway.py``, like
+every table; tests/cases/test_migrations.py checks that it matches these models. User and case
+ids refer to ``users.id`` and ``cases.id`` by value.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, Engine, Float, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Engine, Float, Integer, String, Text, inspect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from cases.models import UTCDateTime, utcnow
+from gateway.errors import GatewayError
 
 
 class GatewayBase(DeclarativeBase):
@@ -92,6 +93,12 @@ class Webhook(GatewayBase):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-def ensure_tables(engine: Engine) -> None:
-    """Create the gateway's tables where missing (safe to call on every start)."""
-    GatewayBase.metadata.create_all(engine, checkfirst=True)
+def check_schema(engine: Engine) -> None:
+    """Refuse a database the migrations have not brought up to the gateway's tables."""
+    missing = sorted(set(GatewayBase.metadata.tables) - set(inspect(engine).get_table_names()))
+    if missing:
+        raise GatewayError(
+            f"database {engine.url.render_as_string(hide_password=True)} lacks the gateway "
+            f"tables {', '.join(missing)}: run its migrations first (`patrol gateway serve` "
+            "does, or cases.db.upgrade(url))"
+        )

@@ -225,7 +225,6 @@ def user_add(
     from cases.users import create_user
     from gateway.auth.passwords import set_password
     from gateway.errors import AuthError
-    from gateway.models import ensure_tables
 
     settings = _settings()
     secret = password or os.environ.get("FIELDPATROL_NEW_PASSWORD")
@@ -234,7 +233,6 @@ def user_add(
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
-        ensure_tables(engine)
         with session_factory(engine)() as session:
             user = session.scalar(select(User).where(User.username == username))
             created = user is None
@@ -279,13 +277,12 @@ def user_list(
 
     from cases.db import make_engine, session_factory, upgrade
     from cases.models import User
-    from gateway.models import Credential, ensure_tables
+    from gateway.models import Credential
 
     settings = _settings()
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
-        ensure_tables(engine)
         with session_factory(engine)() as session:
             has_password = set(session.scalars(select(Credential.user_id)))
             users = [

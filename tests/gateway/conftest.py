@@ -28,7 +28,6 @@ from cases.users import create_user
 from gateway.app import GatewayConfig, create_app
 from gateway.auth.passwords import set_password
 from gateway.media import MediaStore
-from gateway.models import ensure_tables
 
 REPO = Path(__file__).resolve().parents[2]
 SITE_FILE = REPO / "examples" / "sites" / "yuhong-t-site.geojson"
@@ -66,7 +65,6 @@ def seed(home: Path, evidence: int = 3) -> World:
     url = f"sqlite:///{home / 'fieldpatrol.db'}"
     upgrade(url)
     engine = make_engine(url)
-    ensure_tables(engine)
     store = MediaStore(home / "media")
     geo = json.loads(SITE_FILE.read_text(encoding="utf-8"))
     now = datetime.now(UTC)
