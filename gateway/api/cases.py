@@ -5,6 +5,7 @@ documents to open, the audited export, and issuing the party's portal access cod
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,9 @@ from gateway.api.deps import (
     Principal,
     current_user,
     db_session,
-    etag_response,
-    listing,
+    equals,
     page,
+    paginated,
     require,
 )
 from gateway.api.scope import scope_cases, visible_case
@@ -77,34 +78,32 @@ def list_cases(
     user: Principal = Depends(current_user),
     session: Session = Depends(db_session),
 ) -> Response:
-    query = scope_cases(select(Case), user)
-    total_query = scope_cases(select(func.count()).select_from(Case), user)
-    for column, value in (
-        (Case.state, state),
-        (Case.class_name, class_name),
-        (Case.site_id, site_id),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-            total_query = total_query.where(column == value)
-    if number:
-        query = query.where(Case.number.startswith(number, autoescape=True))
-        total_query = total_query.where(Case.number.startswith(number, autoescape=True))
-    cases = session.scalars(
-        query.order_by(Case.id.desc()).limit(paging.limit).offset(paging.offset)
-    ).all()
-    counts: dict[int, int] = {}
-    if cases:
-        counts = dict(
-            session.execute(
-                select(CaseEvidence.case_id, func.count())
-                .where(CaseEvidence.case_id.in_([c.id for c in cases]))
-                .group_by(CaseEvidence.case_id)
-            ).all()
-        )
-    total = session.execute(total_query).scalar_one()
-    items = [case_summary(c, counts.get(c.id, 0)) for c in cases]
-    return etag_response(request, listing(total, paging, items))
+    def render(cases: Sequence[Case]) -> list[dict[str, Any]]:
+        counts: dict[int, int] = {}
+        if cases:
+            counts = dict(
+                session.execute(
+                    select(CaseEvidence.case_id, func.count())
+                    .where(CaseEvidence.case_id.in_([c.id for c in cases]))
+                    .group_by(CaseEvidence.case_id)
+                ).all()
+            )
+        return [case_summary(c, counts.get(c.id, 0)) for c in cases]
+
+    return paginated(
+        request,
+        session,
+        scope_cases(select(Case), user),
+        paging,
+        where=(
+            equals(Case.state, state),
+            equals(Case.class_name, class_name),
+            equals(Case.site_id, site_id),
+            Case.number.startswith(number, autoescape=True) if number else None,
+        ),
+        order_by=(Case.id.desc(),),
+        render=render,
+    )
 
 
 def _deadlines(session: Session, case: Case) -> list[dict[str, Any]]:

@@ -1,18 +1,21 @@
 """Dependencies shared by the routers: a database session per request, pagination, the
-authenticated user with role checks and department scope, rate limits and list ETags."""
+authenticated user with role checks and department scope, rate limits, and the one way every
+list answers (`paginated`: filters, page, total, ETag)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, HTTPException, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
+from sqlalchemy import ColumnElement, func
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
 from cases.models import User
 from gateway.auth import tokens
@@ -155,3 +158,41 @@ def etag_response(request: Request, data: Any) -> Response:
 def listing(total: int, paging: Page, items: list[dict[str, Any]]) -> dict[str, Any]:
     """The envelope of every list: total, limit, offset, items."""
     return {"total": total, "limit": paging.limit, "offset": paging.offset, "items": items}
+
+
+def equals(column: Any, value: Any) -> ColumnElement[bool] | None:
+    """The filter ``column == value``, or none when the query parameter was not given."""
+    return None if value is None else column == value
+
+
+def paginated(
+    request: Request,
+    session: Session,
+    query: Select[Any],
+    paging: Page,
+    *,
+    where: Iterable[ColumnElement[bool] | None] = (),
+    order_by: Sequence[Any],
+    render: Callable[[Sequence[Any]], list[dict[str, Any]]],
+) -> Response:
+    """A list response: ``query`` (already scoped to the user's department) narrowed by the
+    ``where`` filters (``None`` entries are filters not asked for), the requested page in
+    ``order_by`` order turned into items by ``render``, and the total under the same filters,
+    in the `listing` envelope with an ETag.
+
+    The page and the total come from one filtered query, so they cannot disagree. The count is
+    skipped when the page itself shows the total (a short, non-empty page, or a first page
+    that is not full): on a large table it costs as much as the page.
+    """
+    conditions = [c for c in where if c is not None]
+    if conditions:
+        query = query.where(*conditions)
+    rows = session.scalars(
+        query.order_by(*order_by).limit(paging.limit).offset(paging.offset)
+    ).all()
+    if len(rows) < paging.limit and (rows or paging.offset == 0):
+        total = paging.offset + len(rows)
+    else:
+        count = query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
+        total = int(session.execute(count).scalar_one())
+    return etag_response(request, listing(total, paging, render(rows)))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases.models import Evidence, EvidenceMedia, Media
@@ -17,9 +18,9 @@ from gateway.api.deps import (
     Principal,
     current_user,
     db_session,
-    etag_response,
-    listing,
+    equals,
     page,
+    paginated,
 )
 from gateway.api.scope import scope_evidence, scope_evidence_list
 
@@ -56,33 +57,30 @@ def list_evidence(
     user: Principal = Depends(current_user),
     session: Session = Depends(db_session),
 ) -> Response:
-    query = scope_evidence_list(select(Evidence), user, session)
-    total = scope_evidence_list(select(func.count()).select_from(Evidence), user, session)
-    for column, value in (
-        (Evidence.class_name, class_name),
-        (Evidence.sortie_id, sortie_id),
-        (Evidence.site_id, site_id),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-            total = total.where(column == value)
-    items = list(
-        session.execute(
-            query.order_by(Evidence.captured_at.desc(), Evidence.id)
-            .limit(paging.limit)
-            .offset(paging.offset)
-        ).scalars()
+    def render(items: Sequence[Evidence]) -> list[dict[str, Any]]:
+        media: dict[str, list[str]] = {item.id: [] for item in items}
+        if items:
+            for link in session.scalars(
+                select(EvidenceMedia)
+                .where(EvidenceMedia.evidence_id.in_(list(media)))
+                .order_by(EvidenceMedia.position)
+            ):
+                media[link.evidence_id].append(link.sha256)
+        return [evidence_summary(item, media[item.id]) for item in items]
+
+    return paginated(
+        request,
+        session,
+        scope_evidence_list(select(Evidence), user, session),
+        paging,
+        where=(
+            equals(Evidence.class_name, class_name),
+            equals(Evidence.sortie_id, sortie_id),
+            equals(Evidence.site_id, site_id),
+        ),
+        order_by=(Evidence.captured_at.desc(), Evidence.id),
+        render=render,
     )
-    media: dict[str, list[str]] = {item.id: [] for item in items}
-    if items:
-        for link in session.execute(
-            select(EvidenceMedia)
-            .where(EvidenceMedia.evidence_id.in_(list(media)))
-            .order_by(EvidenceMedia.position)
-        ).scalars():
-            media[link.evidence_id].append(link.sha256)
-    items_out = [evidence_summary(item, media[item.id]) for item in items]
-    return etag_response(request, listing(session.execute(total).scalar_one(), paging, items_out))
 
 
 @router.get("/evidence/{evidence_id}", summary="One evidence item")

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases import audit
@@ -23,9 +23,9 @@ from gateway.api.deps import (
     Principal,
     current_user,
     db_session,
-    etag_response,
-    listing,
+    equals,
     page,
+    paginated,
     require,
 )
 from gateway.api.scope import scope_missions, visible_mission, visible_site
@@ -181,18 +181,15 @@ def list_missions(
     user: Principal = Depends(current_user),
     session: Session = Depends(db_session),
 ) -> Response:
-    query = scope_missions(select(MissionRecord), user)
-    total_q = scope_missions(select(func.count()).select_from(MissionRecord), user)
-    if site_id is not None:
-        query = query.where(MissionRecord.site_id == site_id)
-        total_q = total_q.where(MissionRecord.site_id == site_id)
-    rows = session.scalars(
-        query.order_by(MissionRecord.created_at.desc(), MissionRecord.id)
-        .limit(paging.limit)
-        .offset(paging.offset)
-    ).all()
-    total = session.scalar(total_q) or 0
-    return etag_response(request, listing(total, paging, [mission_view(m) for m in rows]))
+    return paginated(
+        request,
+        session,
+        scope_missions(select(MissionRecord), user),
+        paging,
+        where=(equals(MissionRecord.site_id, site_id),),
+        order_by=(MissionRecord.created_at.desc(), MissionRecord.id),
+        render=lambda rows: [mission_view(m) for m in rows],
+    )
 
 
 @router.get("/missions/{mission_id}", summary="One mission with its path and items")

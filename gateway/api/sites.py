@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases import audit
@@ -19,9 +19,8 @@ from gateway.api.deps import (
     Principal,
     current_user,
     db_session,
-    etag_response,
-    listing,
     page,
+    paginated,
     require,
 )
 from gateway.api.scope import scope_sites, visible_site
@@ -57,12 +56,14 @@ def list_sites(
     user: Principal = Depends(current_user),
     session: Session = Depends(db_session),
 ) -> Response:
-    query = scope_sites(select(SiteRecord), user)
-    total = session.scalar(scope_sites(select(func.count()).select_from(SiteRecord), user)) or 0
-    rows = session.scalars(
-        query.order_by(SiteRecord.id).limit(paging.limit).offset(paging.offset)
-    ).all()
-    return etag_response(request, listing(total, paging, [site_view(s, geometry) for s in rows]))
+    return paginated(
+        request,
+        session,
+        scope_sites(select(SiteRecord), user),
+        paging,
+        order_by=(SiteRecord.id,),
+        render=lambda rows: [site_view(s, geometry) for s in rows],
+    )
 
 
 @router.get("/sites/{site_id}", summary="One site")

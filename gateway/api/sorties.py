@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases import audit
@@ -23,9 +23,9 @@ from gateway.api.deps import (
     Principal,
     current_user,
     db_session,
-    etag_response,
-    listing,
+    equals,
     page,
+    paginated,
     require,
 )
 from gateway.api.scope import visible_mission, visible_site_ids
@@ -240,18 +240,15 @@ def list_sorties(
     user: Principal = Depends(current_user),
     session: Session = Depends(db_session),
 ) -> Response:
-    query = _scope(select(Sortie), user)
-    total_q = _scope(select(func.count()).select_from(Sortie), user)
-    for column, value in ((Sortie.mission_id, mission_id), (Sortie.status, status)):
-        if value is not None:
-            query, total_q = query.where(column == value), total_q.where(column == value)
-    rows = session.scalars(
-        query.order_by(Sortie.started_at.desc().nulls_first(), Sortie.id.desc())
-        .limit(paging.limit)
-        .offset(paging.offset)
-    ).all()
-    items = [sortie_view(r, _live(request, r.id)) for r in rows]
-    return etag_response(request, listing(session.scalar(total_q) or 0, paging, items))
+    return paginated(
+        request,
+        session,
+        _scope(select(Sortie), user),
+        paging,
+        where=(equals(Sortie.mission_id, mission_id), equals(Sortie.status, status)),
+        order_by=(Sortie.started_at.desc().nulls_first(), Sortie.id.desc()),
+        render=lambda rows: [sortie_view(r, _live(request, r.id)) for r in rows],
+    )
 
 
 @router.get("/sorties/{sortie_id}", summary="One sortie with its live state")

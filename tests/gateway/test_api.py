@@ -43,6 +43,26 @@ def test_pagination_and_filters(client: TestClient, world: World) -> None:
     assert client.get(f"/api/media/{sha}", headers=as_user(world, "zr")).status_code == 404
 
 
+def test_list_totals_agree_with_filters_on_every_page(client: TestClient, world: World) -> None:
+    h, n = as_user(world, "insp"), len(world.evidence_ids)
+    # A full page, a short last page, and a page past the end all report the same total.
+    for offset, size in ((0, 2), (2, n - 2), (n + 5, 0)):
+        body = client.get(f"/api/evidence?limit=2&offset={offset}", headers=h).json()
+        assert (body["total"], len(body["items"]), body["offset"]) == (n, size, offset)
+    by_sortie = client.get("/api/evidence?sortie_id=s-seed&limit=1", headers=h).json()
+    assert by_sortie["total"] == n and len(by_sortie["items"]) == 1
+    other = client.get("/api/evidence?sortie_id=s-other", headers=h).json()
+    assert other == {"total": 0, "limit": 50, "offset": 0, "items": []}
+    number = world.case_numbers[0]
+    prefix = client.get(f"/api/cases?number={number}&limit=1", headers=h).json()
+    assert prefix["total"] == 1 and prefix["items"][0]["number"] == number
+    assert client.get("/api/cases?state=closed", headers=h).json()["total"] == 0
+    # Another department's inspector gets the same lists empty, with a total of 0.
+    zr = as_user(world, "zr")
+    assert client.get("/api/cases?limit=1&offset=1", headers=zr).json()["total"] == 0
+    assert client.get("/api/evidence?limit=1&offset=1", headers=zr).json()["total"] == 0
+
+
 def test_plan_check_export_and_launch_confirmation(client: TestClient, world: World) -> None:
     h = as_user(world, "insp")
     assert client.get("/api/sites", headers=h).json()["items"][0]["id"] == world.site_id
