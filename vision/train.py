@@ -58,6 +58,10 @@ class TrainConfig:
     # Start from these weights (fine-tuning, e.g. on a department's own labelled imagery)
     # instead of from scratch.
     weights: Path | None = None
+    # Learning rate of the biases at the start of the warm-up (it falls to lr0). Ultralytics'
+    # 0.1 suits random weights; from trained weights it throws the detection head off, so
+    # None means 0.1 from scratch and lr0 when fine-tuning (no spike).
+    warmup_bias_lr: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -113,7 +117,10 @@ def _check_data(data: Path) -> list[str]:
 
 
 def train(config: TrainConfig, log: Any = None) -> TrainResult:
-    """Train from scratch as ``config`` says; returns the best checkpoint (and its ONNX)."""
+    """Train as ``config`` says (from scratch, or from ``config.weights``).
+
+    Returns the best checkpoint (and its ONNX).
+    """
     from vision import offline
 
     cfg_dir = offline.enable()
@@ -144,7 +151,9 @@ def train(config: TrainConfig, log: Any = None) -> TrainResult:
         "seed": config.seed,
         "deterministic": False,
         "patience": config.patience,
-        "pretrained": False,
+        # Ultralytics reads pretrained=False as "rebuild from the architecture" and drops the
+        # weights of a loaded checkpoint: a fine-tune must say True to keep them.
+        "pretrained": config.weights is not None,
         "amp": False,
         "plots": False,
         "project": str(run_dir),
@@ -155,6 +164,11 @@ def train(config: TrainConfig, log: Any = None) -> TrainResult:
         "lr0": config.lr0,
         "optimizer": config.optimizer,
         "warmup_epochs": config.warmup_epochs,
+        "warmup_bias_lr": (
+            config.warmup_bias_lr
+            if config.warmup_bias_lr is not None
+            else (config.lr0 if config.weights is not None else 0.1)
+        ),
         "cache": "ram" if config.cache else False,
         "val": config.val,
         "verbose": False,

@@ -191,7 +191,14 @@ def train_cmd(
         Path | None,
         typer.Option(help="Fine-tune from this .pt (e.g. the shipped model) instead of scratch."),
     ] = None,
-    lr0: Annotated[float, typer.Option(help="Initial learning rate.")] = 0.003,
+    lr0: Annotated[
+        float | None,
+        typer.Option(help="Initial learning rate [default: 0.003; 0.0003 with --weights]."),
+    ] = None,
+    warmup_epochs: Annotated[
+        float | None,
+        typer.Option(help="Warm-up epochs [default: 0.5; 1 with --weights]."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a detector (from scratch, or fine-tune --weights; fully offline); export ONNX."""
@@ -213,8 +220,14 @@ def train_cmd(
                 workers=workers,
                 seed=seed,
                 weights=weights,
-                lr0=lr0,
-                warmup_epochs=0.0 if weights is not None else 0.5,
+                # Trained weights need a gentler start than random ones: a tenth of the
+                # learning rate, warmed up over a whole epoch.
+                lr0=lr0 if lr0 is not None else (0.0003 if weights is not None else 0.003),
+                warmup_epochs=(
+                    warmup_epochs
+                    if warmup_epochs is not None
+                    else (1.0 if weights is not None else 0.5)
+                ),
             ),
             log=lambda m: print(m, file=sys.stderr),
         )
