@@ -251,7 +251,6 @@ def cpu_breakdown(tmp: Path, n: int, media_bytes: int) -> dict[str, float]:
     """
     import gateway.ingest.processor as proc
     from cases.audit import AuditWriter
-    from gateway.ingest.sqlite_tx import ensure_sqlite_transactions
     from gateway.media import MediaStore
     from telemetry.contract import topic_for
 
@@ -272,8 +271,7 @@ def cpu_breakdown(tmp: Path, n: int, media_bytes: int) -> dict[str, float]:
 
     url = f"sqlite:///{tmp / 'cpu.db'}"
     upgrade(url)
-    engine = make_engine(url)
-    ensure_sqlite_transactions(engine)
+    engine = make_engine(url, sqlite_immediate=True)
     sessions = session_factory(engine)
     key = DeviceKey.generate()
     with sessions() as s:

@@ -3,7 +3,17 @@
 SQLite is the zero-set-up default (one file under ``$FIELDPATROL_HOME``); PostgreSQL is the
 production database. Both go through :func:`make_engine` so every connection gets the same
 settings (SQLite: WAL journal, foreign keys enforced, a busy timeout so concurrent writers
-wait instead of failing at once).
+wait instead of failing at once, and real transactions around savepoints).
+
+Python's sqlite3 module (legacy transaction control) opens a transaction only before an
+INSERT/UPDATE/DELETE. A transaction whose first statement is a SAVEPOINT
+(``Session.begin_nested``) would therefore run outside any transaction: the RELEASE
+commits at once and an outer rollback undoes nothing. Every SQLite engine emits a
+``BEGIN`` before such a savepoint. An engine made with ``sqlite_immediate=True`` goes
+further: the driver leaves transactions to SQLAlchemy and each one starts with
+``BEGIN IMMEDIATE`` (SQLAlchemy's documented recipe); that takes the write lock at once,
+right for a process whose transactions all write (the ingest), since a deferred
+transaction that has read cannot wait for the lock when it then writes.
 """
 
 from __future__ import annotations
@@ -37,11 +47,29 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def _begin_before_savepoint(conn: Any, _name: str | None) -> None:
+    # A savepoint as the first statement of a transaction: open the transaction first
+    # (the driver would not), so that the savepoint nests in it.
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is not None and not dbapi.in_transaction:
+        conn.exec_driver_sql("BEGIN")
+
+
+def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, *, sqlite_immediate: bool = False, **kwargs: Any) -> Engine:
     """Create an engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``).
 
-    SQLite connections get WAL, foreign keys and a busy timeout; the parent directory of a
-    SQLite file is created if missing.
+    SQLite connections get WAL, foreign keys and a busy timeout, and savepoints always
+    nest in a real transaction; the parent directory of a SQLite file is created if
+    missing. ``sqlite_immediate`` (SQLite only, ignored otherwise): every transaction
+    starts with ``BEGIN IMMEDIATE``, for engines whose transactions all write.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -60,6 +88,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         connect_args.setdefault("check_same_thread", False)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if sqlite_immediate:
+            event.listen(engine, "connect", _no_driver_transactions)
+            event.listen(engine, "begin", _begin_immediate)
+        else:
+            event.listen(engine, "savepoint", _begin_before_savepoint)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)

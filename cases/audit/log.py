@@ -136,7 +136,7 @@ class AuditWriter:
     def _listeners(self) -> list[tuple[str, Any]]:
         return [
             ("before_commit", self._before_commit),
-            ("after_commit", self._forget),
+            ("after_commit", self._committed),
             ("after_soft_rollback", self._rolled_back),
             ("after_transaction_create", self._transaction_created),
             ("after_transaction_end", self._transaction_ended),
@@ -152,8 +152,16 @@ class AuditWriter:
         self._open = False
         self._discard(self.session)
 
-    def _before_commit(self, _session: Session) -> None:
-        self.flush()
+    # SQLAlchemy also fires before_commit/after_commit when a savepoint is released; that
+    # is no commit: the buffer stays, and the marks of enclosing savepoints must survive.
+
+    def _before_commit(self, session: Session) -> None:
+        if not session.in_nested_transaction():
+            self.flush()
+
+    def _committed(self, session: Session) -> None:
+        if not session.in_nested_transaction():
+            self._forget(session)
 
     def _forget(self, _session: Session) -> None:
         # Another process may append once our transaction ends: re-read state next time.

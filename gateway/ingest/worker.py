@@ -34,7 +34,6 @@ from cases.db import session_factory as make_session_factory
 from cases.models import Device
 from gateway.ingest.metrics import IngestMetrics
 from gateway.ingest.processor import TRANSIENT_ERRORS, Outcome, Processor, UnexpectedError
-from gateway.ingest.sqlite_tx import ensure_sqlite_transactions
 from gateway.media import MediaStore
 from telemetry.contract import subscription_for
 from telemetry.mqtt_session import check_mqtt_version, connect_persistent, persistent_client
@@ -98,11 +97,12 @@ class IngestWorker:
         with session_factory() as probe:
             bind = probe.get_bind()
         if isinstance(bind, Engine) and bind.dialect.name == "sqlite":
-            # Our own engine on the same file: savepoints must nest in a real transaction
-            # and every ingest transaction writes (see gateway.ingest.sqlite_tx); the
-            # caller's engine keeps its own behaviour.
-            self._own_engine = make_engine(bind.url.render_as_string(hide_password=False))
-            ensure_sqlite_transactions(self._own_engine, immediate=True)
+            # Our own engine on the same file: every ingest transaction writes, so it takes
+            # the write lock at its start (cases.db, sqlite_immediate); the caller's engine
+            # keeps its own behaviour.
+            self._own_engine = make_engine(
+                bind.url.render_as_string(hide_password=False), sqlite_immediate=True
+            )
             self.sessions = make_session_factory(self._own_engine)
         self.media = MediaStore(media_dir)
         self.metrics = metrics or IngestMetrics()

@@ -166,3 +166,22 @@ def test_savepoint_rollback_takes_back_only_its_own_entries(session: Session) ->
     assert [tuple(r) for r in rows] == [(0, "ev:0"), (1, "ev:5"), (2, "ev:7")]
     report = audit.verify(session)
     assert report.ok, report.message
+
+
+def test_released_savepoint_inside_a_rolled_back_one(session: Session) -> None:
+    """Releasing an inner savepoint is not a commit: the writer keeps what it must undo."""
+    with audit.AuditWriter(session, batch_size=100) as writer:
+        writer.append("system:gw", "kept", "ev:0", {})
+        outer = session.begin_nested()
+        writer.append("system:gw", "undone", "ev:1", {})
+        with session.begin_nested():
+            writer.append("system:gw", "undone", "ev:2", {})
+        outer.rollback()
+        writer.append("system:gw", "kept", "ev:3", {})
+    session.commit()
+    rows = session.execute(
+        select(audit.AuditEntry.id, audit.AuditEntry.subject).order_by(audit.AuditEntry.id)
+    ).all()
+    assert [tuple(r) for r in rows] == [(0, "ev:0"), (1, "ev:3")]
+    report = audit.verify(session)
+    assert report.ok, report.message

@@ -27,6 +27,22 @@ def test_sqlite_engine_uses_wal_foreign_keys_and_busy_timeout(sqlite_url: str) -
     eng.dispose()
 
 
+@pytest.mark.parametrize("immediate", [False, True])
+def test_sqlite_savepoint_first_transaction_rolls_back_whole(
+    sqlite_url: str, immediate: bool
+) -> None:
+    # A transaction that starts with a savepoint must still be one transaction: releasing
+    # the savepoint commits nothing, and the outer rollback takes everything back.
+    eng = make_engine(sqlite_url, sqlite_immediate=immediate)
+    with session_factory(eng)() as s:
+        with s.begin_nested():
+            store_dead_letter(s, "t/1", b"x", "reason: test")
+        store_dead_letter(s, "t/2", b"y", "reason: test")
+        s.rollback()
+        assert s.scalar(select(func.count()).select_from(DeadLetter)) == 0
+    eng.dispose()
+
+
 def test_store_evidence_is_idempotent_on_id(session: Session) -> None:
     rec = evidence_record(evidence_id="ev-0001")
     assert store_evidence(session, rec) is True

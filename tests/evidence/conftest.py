@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from cases.db import make_engine, session_factory, upgrade
 from gateway.devices import register_device
 from gateway.ingest.broker import MosquittoProcess, free_port, write_plain_config
-from gateway.ingest.sqlite_tx import ensure_sqlite_transactions
 from telemetry.contract import CameraPose, Detection, EvidenceMessage, MediaRef
 from telemetry.signing import DeviceKey
 
@@ -62,7 +61,6 @@ def db_url(tmp_path: Path) -> str:
 def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
     """Sessions on the fresh case database."""
     engine = make_engine(db_url)
-    ensure_sqlite_transactions(engine)
     yield session_factory(engine)
     engine.dispose()
 
