@@ -10,7 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-import cases.audit  # noqa: F401  (registers the audit tables on the shared metadata)
+import cases.audit  # (registers the audit tables on the shared metadata)
+import cases.schedules  # noqa: F401  (registers the schedule tables on the shared metadata)
 from cases.db import (
     MIGRATIONS_DIR,
     alembic_config,
@@ -48,6 +49,7 @@ CORE_TABLES = {
     "holidays",
 }
 GATEWAY_TABLES = set(GatewayBase.metadata.tables)
+SCHEDULE_TABLES = {"schedules", "schedule_runs", "no_fly_windows"}
 
 
 def test_revision_chain_is_linear_and_starts_with_core() -> None:
@@ -73,7 +75,7 @@ def test_up_down_up(backend: str, tmp_path: Path, request: pytest.FixtureRequest
     try:
         with engine.connect() as conn:
             tables = set(inspect(conn).get_table_names())
-            assert tables >= CORE_TABLES | GATEWAY_TABLES
+            assert tables >= CORE_TABLES | GATEWAY_TABLES | SCHEDULE_TABLES
             # The models and the migrations describe the same schema.
             diffs = compare_metadata(MigrationContext.configure(conn), METADATA)  # type: ignore[arg-type]
             assert diffs == [], diffs
@@ -86,7 +88,10 @@ def test_up_down_up(backend: str, tmp_path: Path, request: pytest.FixtureRequest
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            assert not ((CORE_TABLES | GATEWAY_TABLES) & set(inspect(conn).get_table_names()))
+            assert not (
+                (CORE_TABLES | GATEWAY_TABLES | SCHEDULE_TABLES)
+                & set(inspect(conn).get_table_names())
+            )
     finally:
         engine.dispose()
     upgrade(url)
