@@ -230,7 +230,12 @@ class Evidence(Base):
 
     # Not unique: a simulator or a re-flashed device may restart its sequence; replay
     # detection by sequence belongs to the ingest, which knows the device's history.
-    __table_args__ = (Index("ix_evidence_vehicle_seq", "vehicle_id", "device_seq"),)
+    __table_args__ = (
+        Index("ix_evidence_vehicle_seq", "vehicle_id", "device_seq"),
+        # A site's evidence newest first without sorting it all (the gateway's department
+        # list): created by migration 0003_gateway.
+        Index("ix_evidence_site_captured", "site_id", "captured_at", "id"),
+    )
 
 
 class Media(Base):

@@ -9,6 +9,7 @@ import hmac
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from fastapi import Depends, HTTPException, Query, Request, Response
@@ -142,10 +143,20 @@ def rate_limited(name: str) -> Callable[[Request], None]:
     return check
 
 
+def _json_default(value: Any) -> Any:
+    # What the views hold besides JSON types: timestamps and legal dates, as FastAPI
+    # renders them (ISO 8601); anything rarer goes through FastAPI's own encoder.
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return jsonable_encoder(value)
+
+
 def etag_response(request: Request, data: Any) -> Response:
     """``data`` as JSON with a strong ETag; 304 when the client already holds it."""
+    # json.dumps with a default, not jsonable_encoder over the whole page: that walk cost
+    # more CPU than the page's query (3-5 ms for 50 items).
     body = json.dumps(
-        jsonable_encoder(data), ensure_ascii=False, separators=(",", ":"), sort_keys=True
+        data, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=_json_default
     ).encode("utf-8")
     tag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers = {"ETag": tag, "Cache-Control": "private, no-cache"}

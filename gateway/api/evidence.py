@@ -78,7 +78,7 @@ def list_evidence(
             equals(Evidence.sortie_id, sortie_id),
             equals(Evidence.site_id, site_id),
         ),
-        order_by=(Evidence.captured_at.desc(), Evidence.id),
+        order_by=(Evidence.captured_at.desc(), Evidence.id.desc()),
         render=render,
     )
 

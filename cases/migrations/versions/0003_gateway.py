@@ -1,4 +1,5 @@
-"""Gateway's own tables (credentials, party access, complaints, webhooks, ...), under Alembic.
+"""Gateway's own tables (credentials, party access, complaints, webhooks, ...), under Alembic,
+and the evidence index its department list pages by (site, newest first).
 
 The models are ``gateway.models`` (their own ``GatewayBase`` metadata, since ``cases`` may not
 import ``gateway``); tests/cases/test_migrations.py compares this revision with them.
@@ -96,8 +97,12 @@ def upgrade() -> None:
         # (create_all); such a database keeps its rows and is simply adopted.
         if table.name not in existing:
             table.create(bind)
+    op.create_index(
+        "ix_evidence_site_captured", "evidence", ["site_id", "captured_at", "id"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_evidence_site_captured", table_name="evidence")
     for name in reversed(TABLES):
         op.drop_table(name)
