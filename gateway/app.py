@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cases.audit import LogKey
 from cases.db import make_engine, session_factory
 from cases.errors import CasesError, NotFoundError, ProcedureError
+from gateway.api.deps import CountCache
 from gateway.auth.ratelimit import RateLimiter
 from gateway.models import check_schema
 
@@ -69,6 +70,8 @@ class GatewayConfig:
     #: The ingest's counters (`gateway.ingest.metrics.IngestMetrics`) when it runs in-process:
     #: appended to /metrics.
     ingest_metrics: Any = field(default=None, repr=False)
+    #: How long a large list total (5,000 rows or more) is reused before counting again.
+    count_cache_s: float = 2.0
     #: Webhook retry schedule (seconds between attempts).
     webhook_backoff_s: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
 
@@ -170,6 +173,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
         "public": RateLimiter(config.public_per_minute, config.public_burst),
     }
     app.state.sorties = {}
+    app.state.count_cache = CountCache(ttl_s=config.count_cache_s)
 
     if config.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -193,7 +195,8 @@ def paginated(
 
     The page and the total come from one filtered query, so they cannot disagree. The count is
     skipped when the page itself shows the total (a short, non-empty page, or a first page
-    that is not full): on a large table it costs as much as the page.
+    that is not full): on a large table it costs as much as the page. Large totals are
+    cached briefly (`CountCache`).
     """
     conditions = [c for c in where if c is not None]
     if conditions:
@@ -205,5 +208,42 @@ def paginated(
         total = paging.offset + len(rows)
     else:
         count = query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
-        total = int(session.execute(count).scalar_one())
+        cache: CountCache | None = getattr(request.app.state, "count_cache", None)
+        if cache is None:
+            total = int(session.execute(count).scalar_one())
+        else:
+            total = cache.get(session, count)
     return etag_response(request, listing(total, paging, render(rows)))
+
+
+class CountCache:
+    """Totals of large lists, reused for ``ttl_s`` seconds.
+
+    Counting 100,000 evidence rows costs about as much as serving the page; a hundred clients
+    paging the same list would count it a hundred times a second. Only totals of at least
+    ``min_total`` rows are kept: small totals stay exact, and a large one is at most
+    ``ttl_s`` old (the items on the page are always current).
+    """
+
+    def __init__(self, ttl_s: float = 2.0, min_total: int = 5_000, max_entries: int = 1024):
+        self.ttl_s = ttl_s
+        self.min_total = min_total
+        self.max_entries = max_entries
+        self._entries: dict[tuple[Any, ...], tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, count: Select[Any]) -> int:
+        compiled = count.compile(session.get_bind())
+        key = (str(compiled), tuple(sorted((k, repr(v)) for k, v in compiled.params.items())))
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        total = int(session.execute(count).scalar_one())
+        if total >= self.min_total:
+            with self._lock:
+                if len(self._entries) >= self.max_entries:
+                    self._entries.clear()
+                self._entries[key] = (now, total)
+        return total

@@ -4,6 +4,7 @@ cases (steps, deadlines, optimistic locking), audit proofs, reports, metrics, ET
 from __future__ import annotations
 
 import json
+import time
 
 from fastapi.testclient import TestClient
 
@@ -61,6 +62,45 @@ def test_list_totals_agree_with_filters_on_every_page(client: TestClient, world:
     zr = as_user(world, "zr")
     assert client.get("/api/cases?limit=1&offset=1", headers=zr).json()["total"] == 0
     assert client.get("/api/evidence?limit=1&offset=1", headers=zr).json()["total"] == 0
+
+
+def test_large_totals_are_reused_briefly_small_ones_stay_exact(world: World) -> None:
+    from sqlalchemy import create_engine
+
+    from cases.db import session_factory
+    from cases.models import Sortie
+    from gateway.api.deps import CountCache
+    from gateway.app import create_app
+
+    engine = create_engine(world.url)
+    sessions = session_factory(engine)
+
+    def add_sortie(n: int) -> None:
+        with sessions() as session:
+            session.add(Sortie(id=f"s-{n}", mission_id="m-x", vehicle_id="uav-1", status="done"))
+            session.commit()
+
+    app = create_app(world.config)
+    app.state.count_cache = CountCache(ttl_s=0.5, min_total=3)
+    try:
+        with TestClient(app) as c:
+            h = as_user(world, "admin")
+
+            def total() -> int:
+                # A full first page: the total has to be counted.
+                return int(c.get("/api/sorties?limit=1", headers=h).json()["total"])
+
+            add_sortie(1)
+            add_sortie(2)
+            assert total() == 2  # below min_total: not cached
+            add_sortie(3)
+            assert total() == 3  # exact, and now cached
+            add_sortie(4)
+            assert total() == 3  # reused within ttl_s
+            time.sleep(0.6)
+            assert total() == 4
+    finally:
+        engine.dispose()
 
 
 def test_plan_check_export_and_launch_confirmation(client: TestClient, world: World) -> None:
