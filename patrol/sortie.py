@@ -1,0 +1,1007 @@
+"""`SortieRun`: one sortie (one flight or drive of one vehicle), end to end, as a reusable engine.
+
+A `SortieSpec` says what to fly: the site, the plan (or a pattern to plan: "survey" for a
+copter, "perimeter" for a copter or rover), the vehicle (kind, id), the synthetic world or its
+seed, the vehicle back end ("builtin": `simulators.vehicle.SimulatorServer` over real MAVLink
+on a local TCP port) and its speed-up. `SortieRun(ground, spec)` flies it against a started
+`patrol.ground.Ground`:
+
+    with Ground(settings) as ground:
+        run = SortieRun(ground, SortieSpec(site=path, vehicle_id="uav-1", speedup=25))
+        run.start()                 # background thread (or run.run() in this one)
+        run.simulator.faults.link_loss()    # the simulator is reachable for fault injection
+        run.abort("weather")        # RTL; the sortie ends "aborted"
+        result = run.wait(600)      # SortieResult
+
+What it does, each step recorded: site row and mission row (plan checked against the fence;
+`sorties` row "planned") -> simulator started, mission + fence + rally uploaded and verified,
+armed, AUTO ("flying") -> track, camera captures (frames rendered and run through the detector
+when `spec.vision`), events (mode changes, fence breaches, failsafes, link gaps) -> landed,
+or aborted (RTL), or lost (no heartbeat for `lost_after_s`) -> evidence signed with the
+vehicle key, published through the durable outbox, waited for in the case record -> the
+`sorties` row's final status and figures, `reports/<sortie>/sortie.json` (the whole result:
+track, capture poses with their ground footprints, events, evidence ids, tlog sha256).
+
+Statuses: planned -> launching -> flying -> completed | aborted | lost | failed. Every
+transition updates the `sorties` row and appends an audit entry `sortie.<status>`; anomalies
+(fence breach, failsafe, link lost/regained) are audited as `sortie.anomaly`.
+Events reach the caller as `SortieEvent`s: `run.events` (list), `run.event_queue`
+(`queue.Queue`) and the `on_event` callback (called from the sortie's thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from patrol.ground import Ground
+
+#: A progress callback: (stage, completed, total or None, message).
+Progress = Callable[[str, float, float | None, str], None]
+
+FINAL_STATUSES = ("completed", "aborted", "lost", "failed")
+ANOMALY_KINDS = ("fence_breach", "failsafe", "link_lost", "link_regained")
+PATTERNS = ("survey", "perimeter")
+KINDS = ("copter", "rover")
+
+
+class SortieError(ValueError):
+    """A sortie could not be prepared or run; the message says what failed and what to do."""
+
+
+def _no_progress(stage: str, done: float, total: float | None, message: str) -> None:
+    return None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    r = 6_371_008.8
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(min(1.0, a)))
+
+
+def new_sortie_id() -> str:
+    return f"S-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def new_mission_id() -> str:
+    return f"M-{uuid.uuid4().hex[:10]}"
+
+
+def default_camera() -> Any:
+    """The default camera's optics at 640x480: the detector's input size, so rendering a
+    full-resolution frame only to shrink it again is skipped."""
+    from missions.camera import CameraModel
+
+    return dataclasses.replace(CameraModel.default(), image_width_px=640, image_height_px=480)
+
+
+@dataclass
+class SortieSpec:
+    """What one sortie flies, with what, where."""
+
+    site: Any  # missions.site.Site, or a path to its GeoJSON file
+    vehicle_kind: str = "copter"
+    vehicle_id: str | None = None  # default: Ground.default_vehicle_id(kind)
+    plan: Any = None  # missions.plan.MissionPlan; None: plan `pattern` over the site
+    pattern: str = "survey"
+    altitude_agl_m: float = 50.0
+    plan_options: dict[str, Any] = field(default_factory=dict)
+    mission_id: str | None = None
+    sortie_id: str | None = None
+    world: Any = None  # simulators.world World; None: generate_world(site, seed) when vision
+    seed: int = 7
+    backend: str = "builtin"
+    speedup: float = 25.0
+    home_amsl_m: float = 42.0
+    sim_params: dict[str, float] | None = None
+    sysid: int = 1
+    vision: bool = True
+    camera: Any = None  # missions.camera.CameraModel; default: default_camera()
+    flight_timeout_s: float = 900.0
+    #: Heartbeats missing this long (wall clock) and the vehicle is declared lost.
+    lost_after_s: float = 10.0
+    link_timeout_s: float = 3.0
+    ingest_timeout_s: float = 60.0
+    #: The sortie whose unflown part this one re-flies (fleet re-planning).
+    replans: str | None = None
+    save_ground_truth: bool = True
+
+
+@dataclass
+class SortieEvent:
+    """Something that happened during a sortie, timestamped UTC."""
+
+    time: datetime
+    kind: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"time": self.time.isoformat(), "kind": self.kind, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SortieEvent:
+        return cls(datetime.fromisoformat(data["time"]), data["kind"], dict(data.get("detail", {})))
+
+
+@dataclass
+class SortieResult:
+    """What a sortie was: everything the report, the fleet and the demo need."""
+
+    sortie_id: str
+    mission_id: str
+    site_id: str
+    vehicle_id: str
+    vehicle_kind: str
+    pattern: str
+    status: str = "planned"
+    reason: str = ""
+    replans: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    flight_time_s: float = 0.0
+    distance_m: float = 0.0
+    waypoints: int = 0
+    last_reached_seq: int = -1
+    mission_finished: bool = False
+    #: [iso time, lat, lon, alt_agl_m] of every position sample while armed.
+    track: list[list[Any]] = field(default_factory=list)
+    #: CameraPose dicts of every CAMERA_FEEDBACK (the real poses the frames were taken at).
+    captures: list[dict[str, Any]] = field(default_factory=list)
+    #: The ground footprint (closed lon/lat ring) of each capture, same order.
+    footprints: list[list[list[float]]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    frames: int = 0
+    detections: int = 0
+    unlocated: int = 0
+    discarded_too_small: int = 0
+    suspects: list[dict[str, Any]] = field(default_factory=list)
+    evidence_ids: list[str] = field(default_factory=list)
+    tlog: str = ""
+    tlog_sha256: str = ""
+    report_dir: str = ""
+    plan_summary: dict[str, Any] = field(default_factory=dict)
+    altitude_agl_m: float = 0.0
+    camera: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> SortieResult:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def anomalies(self) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["kind"] in ANOMALY_KINDS]
+
+
+class _FrameWorker:
+    """Renders the synthetic frame for each capture pose and runs the vision pipeline on it.
+
+    Runs in one background thread so the MAVLink link never waits on image work; numpy and
+    ONNX Runtime release the GIL for the heavy parts.
+    """
+
+    def __init__(self, world: Any, camera_model: Any, pipeline: Any, seed: int, name: str):
+        from simulators.camera import SyntheticCamera
+
+        self.camera = SyntheticCamera(world, camera_model, seed=seed)
+        self.pipeline = pipeline
+        self.frames = 0
+        self.detections = 0
+        self.unlocated = 0
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=f"frames-{name}", daemon=True)
+        self._error: BaseException | None = None
+        self._stopping = threading.Event()
+        self._thread.start()
+
+    def submit(self, pose: Any) -> None:
+        self._queue.put(pose)
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def close(self, stall_timeout: float) -> None:
+        """Finish the queued frames; fail if none completes within `stall_timeout` seconds."""
+        self._queue.put(None)
+        last = -1
+        while self._thread.is_alive():
+            if self.frames == last:
+                self.abort()
+                raise SortieError(
+                    f"frame processing stalled: no frame finished within {stall_timeout:.0f} s "
+                    f"({self.pending} still queued)"
+                )
+            last = self.frames
+            self._thread.join(stall_timeout)
+        if self._error is not None:
+            raise self._error
+
+    def abort(self) -> None:
+        """Drop the queued frames and stop the thread (used when the run fails)."""
+        self._stopping.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+        self._queue.put(None)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while True:
+            pose = self._queue.get()
+            if pose is None or self._stopping.is_set():
+                return
+            try:
+                frame = self.camera.render(pose)
+                result = self.pipeline.process(f"frame-{self.frames:05d}", frame.image, pose)
+                self.frames += 1
+                self.detections += len(result.detections) + len(result.unlocated)
+                self.unlocated += len(result.unlocated)
+            except BaseException as exc:  # reported on close(), never lost
+                self._error = exc
+                return
+
+
+def load_site_arg(site: Any) -> Any:
+    """A `Site` from a `Site` or a path to its GeoJSON file."""
+    from missions.site import Site, load_site
+
+    if isinstance(site, Site):
+        return site
+    return load_site(Path(site))
+
+
+def plan_for(spec: SortieSpec, site: Any, camera: Any) -> Any:
+    """The plan `spec` asks for (its own, or the pattern planned over the site)."""
+    from missions.patterns import plan_perimeter
+    from missions.survey import plan_survey
+
+    if spec.plan is not None:
+        return spec.plan
+    if spec.pattern == "survey":
+        if spec.vehicle_kind != "copter":
+            raise SortieError(
+                f"pattern survey: a {spec.vehicle_kind} cannot fly a survey; use pattern "
+                "perimeter for a rover"
+            )
+        return plan_survey(site, camera, altitude_agl_m=spec.altitude_agl_m, **spec.plan_options)
+    if spec.pattern == "perimeter":
+        return plan_perimeter(
+            site,
+            vehicle=spec.vehicle_kind,
+            altitude_agl_m=spec.altitude_agl_m,
+            camera=camera,
+            **spec.plan_options,
+        )
+    raise SortieError(f"pattern {spec.pattern!r} is not known; use one of {', '.join(PATTERNS)}")
+
+
+def capture_footprint(pose: Any, camera: Any) -> list[list[float]] | None:
+    """The whole frame's ground footprint (closed lon/lat ring) at `pose`; None below ground."""
+    from vision.detector import Box
+    from vision.georef import GeorefError, box_footprint
+
+    box = Box("frame", 1.0, 0.0, 0.0, float(camera.image_width_px), float(camera.image_height_px))
+    try:
+        fix = box_footprint(box, pose, camera)
+    except GeorefError:
+        return None
+    return [[lon, lat] for lon, lat in fix.footprint]
+
+
+class SortieRun:
+    """One sortie against a started `Ground`: `run()` here, or `start()` + `wait()`."""
+
+    def __init__(
+        self,
+        ground: Ground,
+        spec: SortieSpec,
+        *,
+        on_event: Callable[[SortieEvent], None] | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        if spec.vehicle_kind not in KINDS:
+            raise SortieError(
+                f"vehicle kind {spec.vehicle_kind!r} is not known; use one of {', '.join(KINDS)}"
+            )
+        if spec.backend != "builtin":
+            raise SortieError(
+                f"backend {spec.backend!r} is not supported by SortieRun; use 'builtin' "
+                "(the built-in simulator)"
+            )
+        self.ground = ground
+        self.spec = spec
+        self.on_event = on_event
+        self.progress = progress or _no_progress
+        self.sortie_id = spec.sortie_id or new_sortie_id()
+        self.mission_id = spec.mission_id or new_mission_id()
+        self.vehicle_id = spec.vehicle_id or ground.default_vehicle_id(spec.vehicle_kind)
+        self.events: list[SortieEvent] = []
+        self.event_queue: queue.Queue[SortieEvent] = queue.Queue()
+        self.status = "new"
+        self.simulator: Any = None
+        self.site: Any = None
+        self.plan: Any = None
+        self.world: Any = None
+        self.camera: Any = spec.camera or default_camera()
+        self.result = SortieResult(
+            sortie_id=self.sortie_id,
+            mission_id=self.mission_id,
+            site_id="",
+            vehicle_id=self.vehicle_id,
+            vehicle_kind=spec.vehicle_kind,
+            pattern=spec.pattern if spec.plan is None else str(spec.plan.pattern),
+            replans=spec.replans,
+            altitude_agl_m=spec.altitude_agl_m,
+            camera=asdict(self.camera),
+        )
+        self.report_dir = ground.settings.reports_dir / self.sortie_id
+        self.position: tuple[float, float, float] | None = None  # lat, lon, alt_agl_m
+        self.pipeline: Any = None
+        self._abort = threading.Event()
+        self._abort_reason = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+        self._prepared = False
+        self._stack: list[Callable[[], None]] = []
+        self._final = "failed"
+
+    # -- the caller's side -------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Load the site, plan and check the mission, store the site, mission and sortie rows.
+
+        Called by `run()`; call it earlier to refuse a bad plan before anything flies."""
+        if self._prepared:
+            return
+        from missions.check import check_mission
+
+        spec, ground = self.spec, self.ground
+        if ground.sessions is None:
+            raise SortieError("the ground is not started: call Ground.start() first")
+        ground.settings.ensure_dirs()
+        self.site = site = load_site_arg(spec.site)
+        self.result.site_id = site.id
+        self.report_dir.mkdir(parents=True, exist_ok=True)
+        self.result.report_dir = str(self.report_dir)
+        ground.record(
+            "site.loaded",
+            f"site:{site.id}",
+            {"name": site.name, "file": str(spec.site) if not hasattr(spec.site, "id") else ""},
+        )
+        if spec.vision:
+            from simulators.world import generate_world
+
+            self.world = spec.world or generate_world(site, seed=spec.seed)
+            if spec.save_ground_truth:
+                self.world.save(self.report_dir / "ground_truth.geojson")
+        self.plan = plan = plan_for(spec, site, self.camera)
+        check = check_mission(site, plan.items, vehicle=spec.vehicle_kind)
+        if not check.ok:
+            raise SortieError(
+                "the planned mission failed the fence check: " + "; ".join(check.problems)
+            )
+        self.result.waypoints = len(plan.items)
+        self.result.plan_summary = plan.summary()
+        ground.record(
+            "mission.planned",
+            f"mission:{self.mission_id}",
+            {
+                "site": site.id,
+                "pattern": self.result.pattern,
+                "altitude_agl_m": spec.altitude_agl_m,
+                "items": len(plan.items),
+                "distance_m": plan.estimates.distance_m,
+                "check": "passed",
+            },
+        )
+        (self.report_dir / "plan.geojson").write_text(
+            json.dumps(
+                {
+                    "type": "Feature",
+                    "properties": {"mission_id": self.mission_id, "sortie_id": self.sortie_id},
+                    "geometry": {"type": "LineString", "coordinates": plan.path_lonlat},
+                }
+            ),
+            encoding="utf-8",
+        )
+        self._store_rows(check)
+        self._prepared = True
+        self._set_status("planned", {"mission": self.mission_id, "vehicle_id": self.vehicle_id})
+
+    def run(self) -> SortieResult:
+        """Fly the sortie in this thread; returns when it has ended (any final status)."""
+        try:
+            self.prepare()
+            asyncio.run(self._main())
+        except BaseException as exc:
+            if self.status not in FINAL_STATUSES and self._prepared:
+                with contextlib.suppress(Exception):
+                    self.result.reason = self.result.reason or str(exc).splitlines()[0][:300]
+                    self._set_status("failed", {"error": self.result.reason})
+            raise
+        finally:
+            self._unwind()
+            if self._prepared:
+                with contextlib.suppress(Exception):
+                    self.result.events = [e.to_dict() for e in self.events]
+                    self.result.save(self.report_dir / "sortie.json")
+            self._done.set()
+        return self.result
+
+    def start(self) -> SortieRun:
+        """Fly the sortie in a background thread; `wait()` for its result."""
+        if self._thread is not None:
+            return self
+
+        def target() -> None:
+            try:
+                self.run()
+            except BaseException as exc:  # handed to wait()
+                self._error = exc
+
+        self._thread = threading.Thread(target=target, name=f"sortie-{self.sortie_id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def wait(self, timeout: float) -> SortieResult:
+        """The result once the sortie has ended; `SortieError` after `timeout` seconds."""
+        if not self._done.wait(timeout):
+            raise SortieError(
+                f"sortie {self.sortie_id} ({self.vehicle_id}) did not end within {timeout:.0f} s "
+                f"(status {self.status}); abort it or give it more time"
+            )
+        if self._thread is not None:
+            self._thread.join(10)
+        if self._error is not None:
+            raise self._error
+        return self.result
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def abort(self, reason: str = "aborted by the operator") -> None:
+        """Bring the vehicle home (RTL) and end the sortie as "aborted" (thread-safe)."""
+        if self.status in FINAL_STATUSES:
+            return
+        self._abort_reason = reason
+        self._abort.set()
+
+    def wait_status(self, statuses: tuple[str, ...], timeout: float) -> str:
+        """Block until the sortie is in one of `statuses`; `SortieError` after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while self.status not in statuses:
+            if time.monotonic() > deadline or (self.done and self.status not in statuses):
+                raise SortieError(
+                    f"sortie {self.sortie_id}: status {self.status}, not {'/'.join(statuses)}, "
+                    f"after {timeout:.0f} s"
+                )
+            time.sleep(0.05)
+        return self.status
+
+    # -- records -----------------------------------------------------------------------------
+
+    def _emit(self, kind: str, detail: dict[str, Any], when: datetime | None = None) -> None:
+        event = SortieEvent(when or utcnow(), kind, detail)
+        self.events.append(event)
+        self.event_queue.put(event)
+        if self.on_event is not None:
+            with contextlib.suppress(Exception):  # a broken listener must not end the flight
+                self.on_event(event)
+
+    def _store_rows(self, check: Any) -> None:
+        from cases.models import MissionRecord, SiteRecord, Sortie
+        from gateway.api.missions import plan_digest
+
+        site, plan = self.site, self.plan
+        summary = plan.summary()
+        summary["valid"] = bool(check.ok)
+        summary["problems"] = list(check.problems)
+        with self.ground.sessions() as session:
+            if session.get(SiteRecord, site.id) is None:
+                session.add(SiteRecord(id=site.id, name=site.name, geojson=site.to_geojson()))
+                session.flush()
+            if session.get(MissionRecord, self.mission_id) is None:
+                session.add(
+                    MissionRecord(
+                        id=self.mission_id,
+                        site_id=site.id,
+                        kind=self.result.pattern.split(" ")[0],
+                        vehicle=self.spec.vehicle_kind,
+                        plan={
+                            "summary": summary,
+                            "digest": plan_digest(summary),
+                            "path_lonlat": [list(p) for p in plan.path_lonlat],
+                            "items": [asdict(i) for i in plan.items],
+                            "fence": [asdict(i) for i in plan.fence],
+                            "rally": [asdict(i) for i in plan.rally],
+                        },
+                        area_m2=float(site.local_keep_in.area),
+                        created_by=self.ground.actor,
+                    )
+                )
+                session.flush()
+            session.add(
+                Sortie(
+                    id=self.sortie_id,
+                    mission_id=self.mission_id,
+                    vehicle_id=self.vehicle_id,
+                    status="planned",
+                    tlog_path=None,
+                )
+            )
+            session.commit()
+
+    def _set_status(self, status: str, payload: dict[str, Any] | None = None) -> None:
+        from cases import audit
+        from cases.models import Sortie
+        from cases.models import utcnow as db_now
+
+        self.status = status
+        self.result.status = status
+        now = db_now()
+        with self.ground._audit_lock, self.ground.sessions() as session:
+            row = session.get(Sortie, self.sortie_id)
+            if row is not None:
+                row.status = status
+                if status == "flying" and row.started_at is None:
+                    row.started_at = now
+                    self.result.started_at = now.isoformat()
+                if status in FINAL_STATUSES:
+                    row.ended_at = now
+                    self.result.ended_at = now.isoformat()
+                    row.distance_m = self.result.distance_m
+                    row.photos = len(self.result.captures)
+                    row.tlog_path = self.result.tlog or None
+            audit.append(
+                session,
+                self.ground.actor,
+                f"sortie.{status}",
+                f"sortie:{self.sortie_id}",
+                {"vehicle_id": self.vehicle_id, **(payload or {})},
+            )
+            session.commit()
+        self._emit("status", {"status": status, **(payload or {})}, now)
+
+    def update_coverage(self, area_covered_m2: float) -> None:
+        """Store the area actually imaged (the mission report computes it)."""
+        from cases.models import Sortie
+
+        with self.ground.sessions() as session:
+            row = session.get(Sortie, self.sortie_id)
+            if row is not None:
+                row.area_covered_m2 = float(area_covered_m2)
+                session.commit()
+
+    # -- the flow ----------------------------------------------------------------------------
+
+    def _on_stop(self, stop: Callable[[], None]) -> None:
+        self._stack.append(stop)
+
+    def _unwind(self) -> None:
+        while self._stack:
+            stop = self._stack.pop()
+            # Keep stopping the rest; a failure to stop is not the run's result.
+            with contextlib.suppress(Exception):
+                stop()
+
+    async def _main(self) -> None:
+        spec, ground = self.spec, self.ground
+        self._loop = asyncio.get_running_loop()
+        publisher = None
+        worker: _FrameWorker | None = None
+        if spec.vision:
+            ground.open_broker()
+        key = ground.enroll(self.vehicle_id)
+        if spec.vision:
+            from vision.detector import load_detector
+            from vision.pipeline import FramePipeline
+
+            publisher = ground.publisher(self.vehicle_id)
+            self._on_stop(publisher.outbox.close)
+            self._on_stop(lambda: publisher.stop(timeout=10))
+            self.pipeline = FramePipeline(load_detector(), self.camera)
+            worker = _FrameWorker(
+                self.world, self.camera, self.pipeline, seed=spec.seed, name=self.vehicle_id
+            )
+            self._on_stop(worker.abort)
+
+        await self._fly(worker)
+
+        if worker is not None and self.pipeline is not None and publisher is not None:
+            self.progress("frames", worker.frames, None, "处理剩余图像 (finishing frames)")
+            worker.close(stall_timeout=60)
+            self._publish(worker, publisher, key)
+        self._finish_status()
+
+    def _finish_status(self) -> None:
+        result = self.result
+        final = self._final
+        payload: dict[str, Any] = {
+            "flight_time_s": result.flight_time_s,
+            "distance_m": result.distance_m,
+            "last_reached_seq": result.last_reached_seq,
+            "photos": len(result.captures),
+            "evidence": len(result.evidence_ids),
+        }
+        if result.reason:
+            payload["reason"] = result.reason
+        self._set_status(final, payload)
+
+    async def _fly(self, worker: _FrameWorker | None) -> None:
+        from simulators.vehicle import SimulatorServer
+        from telemetry.link import Vehicle
+
+        spec, site, plan = self.spec, self.site, self.plan
+        record = self.ground.record
+        subject = f"sortie:{self.sortie_id}"
+        self._final = "failed"
+        launch_lon, launch_lat = site.launch
+        if self._abort.is_set():
+            self.result.reason = self._abort_reason
+            self._final = "aborted"
+            return
+        self._set_status("launching", {"backend": spec.backend, "speedup": spec.speedup})
+        sim = SimulatorServer(
+            kind=spec.vehicle_kind,
+            home=(launch_lat, launch_lon, spec.home_amsl_m),
+            port=0,
+            sysid=spec.sysid,
+            speedup=spec.speedup,
+            seed=spec.seed,
+            params=spec.sim_params,
+            # Evidence is dated by the real clock: at a speed-up, simulated time would run
+            # ahead and date captures in the future.
+            wall_clock=True,
+        )
+        url = await asyncio.to_thread(sim.start)
+        self.simulator = sim
+        self._on_stop(sim.stop)
+        tlog_path = self.ground.settings.tlog_dir / f"{self.sortie_id}.tlog"
+        result = self.result
+        track = result.track
+        async with Vehicle.connect(
+            url, timeout=20, tlog_path=tlog_path, link_timeout_s=spec.link_timeout_s
+        ) as vehicle:
+            self.progress("upload", 0, None, f"上传任务 (uploading to {url})")
+            await vehicle.mission.upload(plan.items)
+            await vehicle.fence.upload(plan.fence)
+            await vehicle.rally.upload(plan.rally)
+            await asyncio.to_thread(
+                record,
+                "vehicle.upload",
+                subject,
+                {
+                    "mission_id": self.mission_id,
+                    "url": url,
+                    "mission_items": len(plan.items),
+                    "fence_items": len(plan.fence),
+                    "rally_items": len(plan.rally),
+                    "verified": True,
+                },
+            )
+            await vehicle.wait_ready(30)
+            if self._abort.is_set():
+                result.reason = self._abort_reason
+                self._final = "aborted"
+                return
+
+            async def captures() -> None:
+                async for pose in vehicle.camera.captures():
+                    result.captures.append(pose.model_dump(mode="json"))
+                    ring = capture_footprint(pose, self.camera)
+                    result.footprints.append(ring or [])
+                    if worker is not None:
+                        worker.submit(pose)
+
+            async def positions() -> None:
+                total = max(1, len(plan.items) - 1)
+                async for pos in vehicle.telemetry.position():
+                    self.position = (pos.lat, pos.lon, pos.relative_alt_m)
+                    if pos.relative_alt_m > 1.0 or track or spec.vehicle_kind == "rover":
+                        track.append(
+                            [pos.time.isoformat(), pos.lat, pos.lon, round(pos.relative_alt_m, 2)]
+                        )
+                    frames = worker.frames if worker else 0
+                    pending = worker.pending if worker else 0
+                    self.progress(
+                        "flight",
+                        float(vehicle.mission_progress or 0),
+                        float(total),
+                        f"飞行中 frames={frames} queue={pending}",
+                    )
+
+            async def events() -> None:
+                async for event in vehicle.events():
+                    detail = {
+                        k: v
+                        for k, v in event.to_dict().items()
+                        if k not in ("time", "kind", "sysid")
+                    }
+                    detail = {
+                        k: (v.isoformat() if isinstance(v, datetime) else v)
+                        for k, v in detail.items()
+                    }
+                    self._emit(event.kind, detail, event.time)
+                    if event.kind in ANOMALY_KINDS:
+                        # A recorder failure must not end the flight; the event stays in the
+                        # result either way.
+                        with contextlib.suppress(Exception):
+                            await asyncio.to_thread(
+                                record, "sortie.anomaly", subject, {"kind": event.kind, **detail}
+                            )
+
+            tasks = [asyncio.create_task(f()) for f in (captures, positions, events)]
+            t0 = time.monotonic()
+            try:
+                await vehicle.action.arm(wait_ready_s=10)
+                await asyncio.to_thread(
+                    record, "vehicle.armed", subject, {"vehicle": self.vehicle_id}
+                )
+                await vehicle.action.start_mission()
+                await asyncio.to_thread(record, "vehicle.mode", subject, {"mode": "AUTO"})
+                await asyncio.to_thread(
+                    self._set_status, "flying", {"mission_items": len(plan.items)}
+                )
+
+                await self._supervise(vehicle)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            st = vehicle.state
+            result.mission_finished = bool(st.mission_finished)
+            result.last_reached_seq = max(st.reached) if st.reached else -1
+            flight_time = st.flight_time_s
+            if st.flight_started_mono is not None:
+                if st.flight_started_boot_ms is not None and st.boot_ms is not None:
+                    flight_time += max(0, st.boot_ms - st.flight_started_boot_ms) / 1000
+                else:
+                    flight_time += (time.monotonic() - st.flight_started_mono) * spec.speedup
+            result.flight_time_s = round(float(flight_time), 1) or round(
+                (time.monotonic() - t0) * spec.speedup, 1
+            )
+            if self._final != "lost":
+                record("vehicle.landed", subject, {"flight_time_s": result.flight_time_s})
+        result.distance_m = round(
+            sum(haversine_m(a[1], a[2], b[1], b[2]) for a, b in itertools.pairwise(track)), 1
+        )
+        result.tlog = str(tlog_path)
+        result.tlog_sha256 = hashlib.sha256(tlog_path.read_bytes()).hexdigest()
+        (self.report_dir / "track.geojson").write_text(
+            json.dumps(
+                {
+                    "type": "Feature",
+                    "properties": {"sortie_id": self.sortie_id},
+                    "geometry": {
+                        "type": "LineString",
+                        "coordinates": [[p[2], p[1]] for p in track],
+                    },
+                }
+            ),
+            encoding="utf-8",
+        )
+        record(
+            "sortie.telemetry",
+            subject,
+            {
+                "tlog_sha256": result.tlog_sha256,
+                "distance_m": result.distance_m,
+                "flight_time_s": result.flight_time_s,
+                "track_points": len(track),
+            },
+        )
+
+    async def _supervise(self, vehicle: Any) -> None:
+        """Watch the flight until it is over, aborted and home, lost, or timed out."""
+        from telemetry.link.vehicle import _ON_GROUND
+
+        spec, result = self.spec, self.result
+        deadline = time.monotonic() + spec.flight_timeout_s
+        rtl_sent = False
+        home = self.site.launch  # lon, lat
+        while True:
+            await asyncio.sleep(0.05)
+            st = vehicle.state
+            if self._abort.is_set() and not rtl_sent:
+                rtl_sent = True
+                result.reason = self._abort_reason
+                self._final = "aborted"
+                self._emit("abort", {"reason": self._abort_reason})
+                await asyncio.to_thread(
+                    self.ground.record,
+                    "sortie.abort",
+                    f"sortie:{self.sortie_id}",
+                    {"reason": self._abort_reason},
+                )
+                try:
+                    await asyncio.wait_for(vehicle.action.return_to_launch(), 15)
+                except Exception as exc:  # noted; the landing wait decides what happened
+                    self._emit("command_failed", {"command": "RTL", "error": str(exc)[:200]})
+            if not st.link_up:
+                silent = time.monotonic() - st.last_heartbeat_mono
+                if silent > spec.lost_after_s:
+                    self._final = "lost"
+                    result.reason = result.reason or (
+                        f"no heartbeat for {silent:.0f} s (link lost) at mission item "
+                        f"{st.mission_current}"
+                    )
+                    return
+                continue
+            if not st.armed:
+                break
+            if st.is_rover:
+                if st.mission_finished:
+                    break
+                if rtl_sent and self.position is not None:
+                    lat, lon, _ = self.position
+                    if haversine_m(lat, lon, home[1], home[0]) < 3.0:
+                        with contextlib.suppress(Exception):
+                            await asyncio.wait_for(vehicle.action.disarm(), 10)
+                        break
+            elif st.flew and st.landed_state == _ON_GROUND:
+                break
+            if time.monotonic() > deadline:
+                result.reason = f"the flight did not end within {spec.flight_timeout_s:.0f} s"
+                self._final = "failed"
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(vehicle.action.return_to_launch(), 10)
+                return
+        if self._final == "aborted":
+            return
+        if st.mission_finished:
+            self._final = "completed"
+            return
+        # Landed without finishing: a failsafe (battery, GCS, EKF, motor) ended the mission.
+        failsafes = [e for e in self.events if e.kind == "failsafe" and not e.detail.get("cleared")]
+        self._final = "lost"
+        result.reason = (
+            f"failsafe: {failsafes[-1].detail.get('reason', '')}"
+            if failsafes
+            else f"landed before the mission finished (mission item {st.mission_current})"
+        )
+
+    def _publish(self, worker: _FrameWorker, publisher: Any, key: Any) -> None:
+        """Sign each suspect's evidence with the vehicle key, publish, wait for the ingest."""
+        from missions.site import Site
+
+        pipeline, result, record = self.pipeline, self.result, self.ground.record
+        site: Site = self.site
+        result.frames, result.detections = worker.frames, worker.detections
+        result.unlocated = worker.unlocated
+        result.discarded_too_small = int(pipeline.merger.dropped_small)
+        suspects = pipeline.suspects()
+        record(
+            "detection.summary",
+            f"sortie:{self.sortie_id}",
+            {
+                "frames": worker.frames,
+                "detections": worker.detections,
+                "discarded_too_small": pipeline.merger.dropped_small,
+                "discarded_unlocated": worker.unlocated,
+                "suspects": len(suspects),
+            },
+        )
+        items = pipeline.evidence(
+            site_id=site.id,
+            vehicle_id=self.vehicle_id,
+            mission_id=self.mission_id,
+            sortie_id=self.sortie_id,
+            first_sequence=int(publisher.outbox.next_sequence(self.vehicle_id)),
+        )
+        for (message, media), suspect in zip(items, suspects, strict=True):
+            signed = key.sign(message)
+            publisher.submit(signed, media)
+            result.evidence_ids.append(signed.id)
+            info = {
+                "class": suspect.class_name,
+                "confidence": round(float(suspect.confidence), 3),
+                "frames": len(suspect.frames),
+                "lat": round(suspect.lat, 7),
+                "lon": round(suspect.lon, 7),
+            }
+            result.suspects.append({"evidence_id": signed.id, **info})
+            record("detection.kept", f"evidence:{signed.id}", info)
+            self._emit("evidence", {"evidence_id": signed.id, **info})
+        publisher.flush(timeout=30)
+        self._wait_ingested(result.evidence_ids, self.spec.ingest_timeout_s)
+
+    def _wait_ingested(self, ids: list[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.ground.sessions() as session:
+                if count_evidence(session, ids) >= len(ids):
+                    return
+            time.sleep(0.1)
+        raise SortieError(
+            f"the gateway stored fewer than {len(ids)} evidence items within {timeout:.0f} s; "
+            "check the broker and `patrol doctor`"
+        )
+
+
+def count_evidence(session: Any, ids: list[str]) -> int:
+    from sqlalchemy import func, select
+
+    from cases.models import Evidence
+
+    if not ids:
+        return 0
+    return int(
+        session.execute(
+            select(func.count()).select_from(Evidence).where(Evidence.id.in_(ids))
+        ).scalar_one()
+    )
+
+
+def count_cases(session: Any, ids: list[str]) -> int:
+    from sqlalchemy import func, select
+
+    from cases.models import CaseEvidence
+
+    if not ids:
+        return 0
+    return int(
+        session.execute(
+            select(func.count(func.distinct(CaseEvidence.case_id))).where(
+                CaseEvidence.evidence_id.in_(ids)
+            )
+        ).scalar_one()
+    )
+
+
+def load_result(settings: Any, sortie_id: str) -> SortieResult:
+    """The saved result of a sortie flown from this data directory."""
+    path = settings.reports_dir / sortie_id / "sortie.json"
+    if not path.is_file():
+        raise SortieError(
+            f"sortie {sortie_id!r} has no record under {settings.reports_dir}; "
+            "list the sorties with `patrol fleet status`"
+        )
+    return SortieResult.load(path)
+
+
+__all__ = [
+    "FINAL_STATUSES",
+    "SortieError",
+    "SortieEvent",
+    "SortieResult",
+    "SortieRun",
+    "SortieSpec",
+    "capture_footprint",
+    "count_cases",
+    "count_evidence",
+    "default_camera",
+    "load_result",
+    "new_mission_id",
+    "new_sortie_id",
+]
