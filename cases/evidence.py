@@ -4,22 +4,35 @@ The gateway verifies signatures and turns wire messages into :class:`EvidenceRec
 (a plain dataclass, so ``cases`` needs no ``telemetry`` import). Storing is idempotent on
 the evidence id: a redelivered message (MQTT QoS 1 delivers at least once) returns False
 and changes nothing. Functions flush but do not commit: the caller owns the transaction.
+:func:`store_evidence_many` stores a whole ingest batch with two set-based statements.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cases.errors import EvidenceError
 from cases.models import DeadLetter, Evidence, EvidenceMedia, utcnow
 
-__all__ = ["EvidenceRecord", "store_dead_letter", "store_evidence"]
+__all__ = [
+    "EvidenceRecord",
+    "store_dead_letter",
+    "store_evidence",
+    "store_evidence_many",
+    "validate_record",
+]
+
+_evidence = cast(Table, Evidence.__table__)
+_links = cast(Table, EvidenceMedia.__table__)
 
 
 @dataclass
@@ -46,7 +59,8 @@ class EvidenceRecord:
     raw_json: str = ""
 
 
-def _validate(record: EvidenceRecord) -> None:
+def validate_record(record: EvidenceRecord) -> None:
+    """Raise :class:`EvidenceError` naming the first field of ``record`` the record refuses."""
     if not record.id:
         raise EvidenceError("evidence id is empty: every evidence item needs its unique id")
     if record.captured_at.tzinfo is None:
@@ -75,7 +89,7 @@ def store_evidence(session: Session, record: EvidenceRecord) -> bool:
     Safe under concurrent ingest workers: a duplicate insert racing this one is caught
     in a savepoint and reported as "already there".
     """
-    _validate(record)
+    validate_record(record)
     if session.get(Evidence, record.id) is not None:
         return False
     row = Evidence(
@@ -111,6 +125,71 @@ def store_evidence(session: Session, record: EvidenceRecord) -> bool:
             return False
         raise
     return True
+
+
+def _row(record: EvidenceRecord, received_at: datetime) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "device_seq": record.device_seq,
+        "vehicle_id": record.vehicle_id,
+        "site_id": record.site_id,
+        "mission_id": record.mission_id,
+        "sortie_id": record.sortie_id,
+        "captured_at": record.captured_at,
+        "lat": record.lat,
+        "lon": record.lon,
+        "alt_agl_m": record.alt_agl_m,
+        "alt_amsl_m": record.alt_amsl_m,
+        "class_name": record.class_name,
+        "confidence": record.confidence,
+        "box_px": [int(v) for v in record.box_px],
+        "footprint": record.footprint_geojson,
+        "signature": record.signature,
+        "raw_json": record.raw_json,
+        "received_at": received_at,
+        "art41_review": "pending",
+    }
+
+
+def store_evidence_many(session: Session, records: Sequence[EvidenceRecord]) -> set[str]:
+    """Store ``records`` at once; returns the ids that are new (the others already existed).
+
+    The set-based form of :func:`store_evidence` for an ingest batch: every record is
+    validated first (the first bad one raises :class:`EvidenceError` and nothing is
+    written), then one ``INSERT ... ON CONFLICT (id) DO NOTHING RETURNING id`` for the
+    evidence rows and one insert for the media links of the new ones. A row another
+    transaction inserted first is simply not returned, so concurrent workers are safe.
+    An id given twice is stored once (the first record wins).
+    """
+    for record in records:
+        validate_record(record)
+    if not records:
+        return set()
+    first: dict[str, EvidenceRecord] = {}
+    for record in records:
+        first.setdefault(record.id, record)
+    now = utcnow()
+    conn = session.connection()
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        stmt: Any = sqlite.insert(_evidence).on_conflict_do_nothing(index_elements=["id"])
+    elif dialect == "postgresql":
+        stmt = postgresql.insert(_evidence).on_conflict_do_nothing(index_elements=["id"])
+    else:  # pragma: no cover - the case record runs on SQLite or PostgreSQL only
+        new_ids = {r.id for r in first.values() if store_evidence(session, r)}
+        return new_ids
+    rows = [_row(r, now) for r in first.values()]
+    new = set(session.scalars(stmt.returning(_evidence.c.id), rows))
+    links = [
+        {"evidence_id": r.id, "sha256": sha, "position": position}
+        for r in first.values()
+        if r.id in new
+        # dict.fromkeys keeps order and drops repeats: one link per media file.
+        for position, sha in enumerate(dict.fromkeys(r.media_sha256))
+    ]
+    if links:
+        session.execute(insert(_links), links)
+    return new
 
 
 def store_dead_letter(session: Session, topic: str, payload: bytes, reason: str) -> int:

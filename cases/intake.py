@@ -3,14 +3,20 @@
 A new suspected violation either attaches to the nearest open case of the same class
 within ``distance_m`` whose newest evidence is within ``window`` of this capture, or
 opens a new case in state ``suspected`` (线索) for an inspector to confirm or dismiss.
+
+:func:`attach_to_case` handles one item; :func:`attach_many` a whole ingest batch with the
+same result as calling it item by item, in a few set-based statements.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,7 +26,7 @@ from cases.errors import CasesError, NotFoundError
 from cases.geo import degree_box, distance_m
 from cases.models import Case, CaseEvidence, Department, Evidence, utcnow
 
-__all__ = ["CLOSED_STATES", "attach_to_case", "next_case_number"]
+__all__ = ["CLOSED_STATES", "attach_many", "attach_to_case", "next_case_number"]
 
 LEGAL_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -115,47 +121,271 @@ def distance_m_between(case: Case, evidence: Evidence) -> float:
     return distance_m(case.lon, case.lat, evidence.lon, evidence.lat)
 
 
+def _new_case(evidence: Sighting, number: str, department: str, now: datetime) -> Case:
+    route = route_for(evidence.class_name)
+    return Case(
+        number=number,
+        department=department,
+        class_name=evidence.class_name,
+        violation_code=route.violation_code,
+        procedure="general",
+        state="suspected",
+        lat=evidence.lat,
+        lon=evidence.lon,
+        site_id=evidence.site_id,
+        opened_at=now,
+        updated_at=now,
+        title=f"疑似{route.name_zh}（{evidence.site_id}）",
+        facts_json={},
+    )
+
+
+def _opened_entry(case: Case, evidence_id: str) -> tuple[str, str, dict[str, Any]]:
+    return (
+        "case.opened",
+        f"case:{case.number}",
+        {
+            "case": case.number,
+            "state": "suspected",
+            "class_name": case.class_name,
+            "violation_code": case.violation_code,
+            "lat": case.lat,
+            "lon": case.lon,
+            "evidence_id": evidence_id,
+        },
+    )
+
+
 def _open_case(session: Session, evidence: Evidence, now: datetime) -> Case:
     route = route_for(evidence.class_name)
     _ensure_department(session, route.department)
     # Two intake workers may race for the same number: retry with the next one.
     for _attempt in range(5):
         number = next_case_number(session, route.department, now)
-        case = Case(
-            number=number,
-            department=route.department,
-            class_name=evidence.class_name,
-            violation_code=route.violation_code,
-            procedure="general",
-            state="suspected",
-            lat=evidence.lat,
-            lon=evidence.lon,
-            site_id=evidence.site_id,
-            opened_at=now,
-            updated_at=now,
-            title=f"疑似{route.name_zh}（{evidence.site_id}）",
-            facts_json={},
-        )
+        case = _new_case(evidence, number, route.department, now)
         try:
             with session.begin_nested():
                 session.add(case)
                 session.flush()
         except IntegrityError:
             continue
-        journal.record(
-            session,
-            INTAKE_ACTOR,
-            "case.opened",
-            f"case:{case.number}",
-            {
-                "case": case.number,
-                "state": "suspected",
-                "class_name": case.class_name,
-                "violation_code": case.violation_code,
-                "lat": case.lat,
-                "lon": case.lon,
-                "evidence_id": evidence.id,
-            },
-        )
+        action, subject, payload = _opened_entry(case, evidence.id)
+        journal.record(session, INTAKE_ACTOR, action, subject, payload)
         return case
     raise CasesError(f"could not allocate a case number for department {route.department}")
+
+
+# -- a whole batch at once ------------------------------------------------------------------
+
+
+class Sighting(Protocol):
+    """What intake needs of an evidence item (an ``Evidence`` row or an ``EvidenceRecord``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def class_name(self) -> str: ...
+    @property
+    def site_id(self) -> str: ...
+    @property
+    def lat(self) -> float: ...
+    @property
+    def lon(self) -> float: ...
+    @property
+    def captured_at(self) -> datetime: ...
+
+
+@dataclass(eq=False)  # compared and hashed by identity
+class _Slot:
+    """A case an item of the batch goes to: an open one from the database, or a new one."""
+
+    class_name: str
+    lat: float
+    lon: float
+    seen: datetime  # newest capture (or opening) time, for the window
+    case: Case | None = None
+    first: Sighting | None = None  # the item that opens a new case
+    items: list[Sighting] = field(default_factory=list)
+    newest: datetime | None = None  # newest capture among this batch's items
+
+
+_links = cast(Table, CaseEvidence.__table__)
+
+
+def attach_many(
+    session: Session,
+    evidence: Sequence[Sighting],
+    distance_m: float = 50.0,
+    window: timedelta = timedelta(days=30),
+    at: datetime | None = None,
+) -> list[Case]:
+    """Attach stored evidence items to cases as :func:`attach_to_case` would, one by one.
+
+    The items are taken in order, each joining the nearest matching open case, including
+    cases opened by earlier items of the same call; returns each item's case. Set-based:
+    one query for the links that already exist, one query for the open cases per
+    (class, site) group, one insert for the new cases (numbered in one query per
+    department), one for the links, and the audit entries in the session's open
+    ``AuditWriter`` if there is one. Flushes, does not commit.
+    """
+    if distance_m < 0:
+        raise CasesError(f"distance_m {distance_m} is negative: give a radius in metres >= 0")
+    if not evidence:
+        return []
+    now = at or utcnow()
+    ids = [e.id for e in evidence]
+    query = select(CaseEvidence.evidence_id, CaseEvidence.case_id).where(
+        CaseEvidence.evidence_id.in_(set(ids))
+    )
+    linked: dict[str, int] = {eid: cid for eid, cid in session.execute(query)}
+    # Candidate open cases per class: one box query per (class, site) group, as large as
+    # the group's items plus the radius, so that it holds every case any item could join.
+    groups: dict[tuple[str, str], list[Sighting]] = {}
+    for e in evidence:
+        if e.id not in linked:
+            groups.setdefault((e.class_name, e.site_id), []).append(e)
+    slots: dict[str, list[_Slot]] = {}
+    known: dict[int, _Slot] = {}
+    for (class_name, _site), items in groups.items():
+        lats = [e.lat for e in items]
+        lons = [e.lon for e in items]
+        dlat, dlon = degree_box(max(abs(v) for v in lats), distance_m)
+        found = session.scalars(
+            select(Case).where(
+                Case.class_name == class_name,
+                Case.state.not_in(CLOSED_STATES),
+                Case.lat.between(min(lats) - dlat, max(lats) + dlat),
+                Case.lon.between(min(lons) - dlon, max(lons) + dlon),
+            )
+        ).all()
+        for case in found:
+            if case.id not in known:
+                slot = _Slot(
+                    case.class_name, case.lat, case.lon, case.last_evidence_at or case.opened_at
+                )
+                slot.case = case
+                known[case.id] = slot
+                slots.setdefault(class_name, []).append(slot)
+
+    assigned: dict[str, _Slot] = {}
+    done: set[str] = set()
+    for e in evidence:
+        if e.id in linked or e.id in assigned:
+            continue
+        near = _nearest_slot(slots.get(e.class_name, []), e, distance_m, window)
+        if near is None:
+            slot = _Slot(e.class_name, e.lat, e.lon, now, first=e)
+            slots.setdefault(e.class_name, []).append(slot)
+        else:
+            slot = near
+        slot.items.append(e)
+        if slot.newest is None or e.captured_at > slot.newest:
+            slot.newest = e.captured_at
+        # What attach_to_case would now have stored as last_evidence_at, for later items.
+        base = slot.case.last_evidence_at if slot.case is not None else None
+        slot.seen = slot.newest if base is None else max(base, slot.newest)
+        assigned[e.id] = slot
+
+    used = list(dict.fromkeys(assigned.values()))  # in order of first use
+    opened = _open_cases(session, [s for s in used if s.case is None], now)
+    link_rows: list[dict[str, Any]] = []
+    for slot in used:
+        target = _case_of(slot)
+        if slot not in opened:  # new cases were inserted with these values
+            if target.last_evidence_at is None or (
+                slot.newest is not None and slot.newest > target.last_evidence_at
+            ):
+                target.last_evidence_at = slot.newest
+            target.updated_at = now
+        link_rows += [
+            {"case_id": target.id, "evidence_id": e.id, "attached_at": now} for e in slot.items
+        ]
+    if link_rows:
+        session.execute(insert(_links), link_rows)
+    session.flush()  # the version-checked updates of the cases that took evidence
+
+    # Audit entries in the order attach_to_case would have written them.
+    entries: list[tuple[str, str, dict[str, Any]]] = []
+    for e in evidence:
+        slot_of = assigned.get(e.id)
+        if slot_of is None or e.id in done:
+            continue
+        done.add(e.id)
+        target = _case_of(slot_of)
+        if slot_of in opened and slot_of.first is e:
+            entries.append(_opened_entry(target, e.id))
+        entries.append(
+            (
+                "case.evidence_attached",
+                f"case:{target.number}",
+                {"case": target.number, "evidence_id": e.id, "class_name": e.class_name},
+            )
+        )
+    journal.record_many(session, INTAKE_ACTOR, entries)
+
+    before: dict[int, Case] = {}
+    if linked:
+        query = select(Case).where(Case.id.in_(set(linked.values())))
+        before = {c.id: c for c in session.scalars(query)}
+    return [
+        _case_of(assigned[e.id]) if e.id in assigned else before[linked[e.id]] for e in evidence
+    ]
+
+
+def _case_of(slot: _Slot) -> Case:
+    if slot.case is None:  # pragma: no cover - every used slot has its case by now
+        raise CasesError("internal error: a batch item was left without a case")
+    return slot.case
+
+
+def _nearest_slot(
+    candidates: list[_Slot], e: Sighting, radius_m: float, window: timedelta
+) -> _Slot | None:
+    best: tuple[float, _Slot] | None = None
+    dlat, dlon = degree_box(e.lat, radius_m)
+    for slot in candidates:
+        # The same box and tests as _nearest_open_case, on the cases' current values.
+        if abs(slot.lat - e.lat) > dlat or abs(slot.lon - e.lon) > dlon:
+            continue
+        if abs(e.captured_at - slot.seen) > window:
+            continue
+        d = distance_m(slot.lon, slot.lat, e.lon, e.lat)
+        if d <= radius_m and (best is None or d < best[0]):
+            best = (d, slot)
+    return best[1] if best else None
+
+
+def _open_cases(session: Session, new: list[_Slot], now: datetime) -> set[_Slot]:
+    """Insert the batch's new cases, numbered in order; retried if another writer raced."""
+    if not new:
+        return set()
+    departments: dict[str, None] = {}
+    for slot in new:
+        departments.setdefault(route_for(slot.class_name).department, None)
+    for code in departments:
+        _ensure_department(session, code)
+    for _attempt in range(5):
+        serial: dict[str, int] = {}
+        cases: list[Case] = []
+        for slot in new:
+            assert slot.first is not None
+            department = route_for(slot.class_name).department
+            if department not in serial:
+                number = next_case_number(session, department, now)
+                serial[department] = int(number.rsplit("-", 1)[1])
+            else:
+                serial[department] += 1
+            number = f"{department}-{now.astimezone(LEGAL_TZ).year}-{serial[department]:05d}"
+            case = _new_case(slot.first, number, department, now)
+            case.last_evidence_at = slot.newest
+            cases.append(case)
+        try:
+            with session.begin_nested():
+                session.add_all(cases)
+                session.flush()
+        except IntegrityError:
+            continue
+        for slot, case in zip(new, cases, strict=True):
+            slot.case = case
+        return set(new)
+    raise CasesError(f"could not allocate case numbers for departments {', '.join(departments)}")

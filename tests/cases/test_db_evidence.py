@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from cases.db import make_engine, session_factory
 from cases.errors import EvidenceError
-from cases.evidence import store_dead_letter, store_evidence
+from cases.evidence import store_dead_letter, store_evidence, store_evidence_many
 from cases.models import DeadLetter, Evidence, EvidenceMedia
 
 from .factories import evidence_record
@@ -122,6 +122,28 @@ def test_media_links_keep_order_and_drop_repeats(session: Session) -> None:
     row = session.get(Evidence, rec.id)
     assert row is not None
     assert [m.sha256 for m in row.media] == [b, a]
+
+
+def test_store_evidence_many_is_idempotent_and_all_or_nothing(session: Session) -> None:
+    a, b = "a" * 64, "b" * 64
+    old = evidence_record(seq=1)
+    store_evidence(session, old)
+    batch = [evidence_record(seq=i) for i in range(2, 6)]
+    batch[0].media_sha256 = [b, a, b]
+    # A bad record refuses the whole call, naming the record and field; nothing written.
+    bad = evidence_record(seq=9, lat=91.0)
+    with pytest.raises(EvidenceError, match=rf"{bad.id}: lat 91.0"):
+        store_evidence_many(session, [*batch, bad])
+    assert session.scalar(select(func.count()).select_from(Evidence)) == 1
+    # Already stored and repeated ids are not new; each new item is stored once.
+    new = store_evidence_many(session, [old, *batch, batch[1]])
+    session.commit()
+    assert new == {r.id for r in batch}
+    assert session.scalar(select(func.count()).select_from(Evidence)) == 5
+    assert store_evidence_many(session, batch) == set()
+    row = session.get(Evidence, batch[0].id)
+    assert row is not None and [m.sha256 for m in row.media] == [b, a]
+    assert row.captured_at == batch[0].captured_at and row.footprint == batch[0].footprint_geojson
 
 
 def test_times_read_back_as_utc(session: Session) -> None:
