@@ -325,8 +325,8 @@ def attach_many(
 
     before: dict[int, Case] = {}
     if linked:
-        query = select(Case).where(Case.id.in_(set(linked.values())))
-        before = {c.id: c for c in session.scalars(query)}
+        linked_cases = select(Case).where(Case.id.in_(set(linked.values())))
+        before = {c.id: c for c in session.scalars(linked_cases)}
     return [
         _case_of(assigned[e.id]) if e.id in assigned else before[linked[e.id]] for e in evidence
     ]
