@@ -48,7 +48,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from cases import journal
 from cases.errors import CasesError, NotFoundError
 from cases.models import Base, SiteRecord, Sortie, utcnow
-from cases.workdays import WorkCalendar, table_from_db
+from cases.workdays import HolidayTable, WorkCalendar, table_from_db
 
 __all__ = [
     "MISSED_POLICIES",
@@ -340,9 +340,10 @@ def window_refusal(
     )
 
 
-def calendar_for(session: Session) -> WorkCalendar:
-    """The working-day calendar of the legal deadlines: the database's tables, then built-in."""
-    return WorkCalendar([table_from_db(session)])
+def calendar_for(session: Session, extra: Sequence[HolidayTable] = ()) -> WorkCalendar:
+    """The working-day calendar of the legal deadlines: the administrator's tables (``extra``,
+    e.g. ``$FIELDPATROL_HOME/holidays.yaml``, and the database's), then the built-in data."""
+    return WorkCalendar([table_from_db(session), *extra])
 
 
 def day_refusal(
@@ -648,7 +649,10 @@ def create_schedule(
     if not name or len(name) > 200:
         raise ScheduleError("name: give a name of 1-200 characters")
     zone(spec.timezone)
-    starts_at = spec.starts_at or now
+    # By default the recurrence is anchored at today's local midnight, so that a rule's
+    # unstated minute and second (RFC 5545 takes them from DTSTART) are zero.
+    local_now = now.astimezone(zone(spec.timezone))
+    starts_at = spec.starts_at or local_now.replace(hour=0, minute=0, second=0, microsecond=0)
     if starts_at.tzinfo is None:
         raise ScheduleError("start: give a time with its zone (e.g. 2026-12-01T00:00+08:00)")
     starts_at = starts_at.astimezone(UTC)

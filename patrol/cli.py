@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report", "报表 (Monthly report)."),
     "calendar": ("calendar", "工作日计算 (Working-day arithmetic)."),
     "audit": ("audit", "全过程记录 (Verify, prove and inspect the audit log)."),
+    "schedule": ("schedule", "巡查计划 (Automated patrol schedules)."),
+    "run": ("run", "运行服务 (Run the gateway, ingest and scheduler until SIGTERM)."),
 }
 
 

@@ -27,6 +27,10 @@ from patrol.scheduler.gates import GateResult, Readings
 Report = Callable[[dict[str, Any]], None]
 
 
+class LaunchError(ValueError):
+    """A vehicle could not be reached or launched; the message says why."""
+
+
 @dataclass
 class Job:
     """One automatic sortie: which schedule run, where, what plan, which vehicle."""

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,6 +49,7 @@ from cases.schedules import (
     window_refusal,
     zone,
 )
+from cases.workdays import HolidayTable
 from patrol.scheduler.clock import Clock, SystemClock
 from patrol.scheduler.gates import GateResult, Thresholds, first_failure, vehicle_gates
 from patrol.scheduler.launcher import Job, Launcher, VehicleSession
@@ -75,6 +76,7 @@ class Scheduler:
         on_time_s: float = ON_TIME_S,
         connect_timeout_s: float = 60.0,
         on_view: Callable[[dict[str, Any]], None] | None = None,
+        calendar_tables: Sequence[HolidayTable] = (),
     ) -> None:
         self.sessions = sessions
         self.launcher = launcher
@@ -86,6 +88,7 @@ class Scheduler:
         self.on_time_s = on_time_s
         self.connect_timeout_s = connect_timeout_s
         self.on_view = on_view
+        self.calendar_tables = list(calendar_tables)
         self.flights: dict[int, asyncio.Task[None]] = {}
         self.notifications: list[dict[str, Any]] = []
         self._wake: asyncio.Event | None = None
@@ -131,7 +134,7 @@ class Scheduler:
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.wait(tasks, timeout=20)
+            await asyncio.wait(tasks, timeout=10)
 
     def recover(self) -> int:
         """Runs left pending or in flight by a scheduler that stopped: recorded as interrupted
@@ -183,7 +186,7 @@ class Scheduler:
             ids = session.scalars(
                 select(Schedule.id).where(Schedule.state == "active").order_by(Schedule.id)
             ).all()
-            calendar = calendar_for(session)
+            calendar = calendar_for(session, self.calendar_tables)
             for sid in ids:
                 try:
                     rows = self._decide_one(session, sid, now, calendar, notes)

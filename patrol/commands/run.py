@@ -1,0 +1,172 @@
+"""`patrol run`: the long-running service — gateway (API, console, live stream), evidence
+ingest and the patrol scheduler, in one process.
+
+SIGTERM or SIGINT stops it cleanly: the gateway stops accepting requests and finishes the
+ones in progress, sorties in the air are brought home (RTL) and recorded as aborted, the
+ingest acknowledges what it stored, and the process exits 0 within about 20 seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import signal
+import time
+from typing import Any
+
+import typer
+
+from patrol.output import console, emit_json, fail
+
+app = typer.Typer(help="运行服务 (Run the gateway, ingest and scheduler).")
+
+log = logging.getLogger("patrol.run")
+
+
+class _NoLauncher:
+    """Without --simulate there is no vehicle back end here: every run is blocked at the
+    `connected` gate, and the supervisor is told, instead of silently flying nothing."""
+
+    async def connect(self, job: Any) -> Any:
+        from patrol.scheduler.launcher import LaunchError
+
+        raise LaunchError("no vehicle launcher is configured (start `patrol run --simulate`)")
+
+
+@app.command()
+def run(
+    host: str = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
+    port: int = typer.Option(None, min=1, max=65535, help="Port (default 8600)."),
+    simulate: bool = typer.Option(
+        False, "--simulate", help="Fly scheduled and console sorties on the built-in simulator."
+    ),
+    speedup: float = typer.Option(5.0, min=0.1, max=1000.0, help="Simulator speed-up."),
+    head_interval: float = typer.Option(60.0, min=1.0, help="Seconds between signed heads."),
+    shutdown_timeout: float = typer.Option(
+        15.0, min=1.0, max=300.0, help="Seconds a clean stop may take before it is forced."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="On exit, print one JSON summary."),
+) -> None:
+    """Serve the gateway, ingest evidence and run the schedules until SIGTERM/SIGINT."""
+    import uvicorn
+
+    from cases.audit import HeadIssuer, LogKey
+    from cases.db import session_factory, upgrade
+    from cases.workdays import load_holiday_table
+    from gateway.app import GatewayConfig, create_app
+    from gateway.ingest import IngestWorker
+    from patrol.commands.calendar import HOLIDAYS_FILE
+    from patrol.commands.gateway import LOG_KEY_FILE, _settings, simulated_launcher, token_secret
+    from patrol.scheduler import EventNotifier, Scheduler, SimulatorLauncher
+    from patrol.services import ensure_broker, port_open
+
+    settings = _settings()
+    host = host or settings.gateway_host
+    port = port or settings.gateway_port
+    if port_open(host, port):
+        fail(f"port {port} on {host} is already in use; pass --port with a free port")
+    upgrade(settings.database_url)
+    holidays = settings.home / HOLIDAYS_FILE
+    extra = [load_holiday_table(holidays)] if holidays.is_file() else []
+    tag = hashlib.sha256(str(settings.home).encode("utf-8")).hexdigest()[:8]
+    stops: list[Any] = []
+    started = time.monotonic()
+    summary: dict[str, Any] = {}
+    try:
+        broker = ensure_broker(
+            settings.mqtt_host, settings.mqtt_port, allow_private=not settings.mqtt_configured
+        )
+        stops.append(broker.stop)
+        log_key = LogKey.load_or_create(settings.keys_dir / LOG_KEY_FILE)
+        config = GatewayConfig(
+            settings.database_url,
+            settings.media_dir,
+            secret_key=token_secret(settings.keys_dir),
+            home=settings.home,
+            log_key=log_key,
+            mqtt_host=broker.host,
+            mqtt_port=broker.port,
+            launcher=simulated_launcher(speedup) if simulate else None,
+        )
+        app_ = create_app(config)
+        sessions = app_.state.sessions
+        ingest = IngestWorker(
+            host=broker.host,
+            port=broker.port,
+            session_factory=sessions,
+            media_dir=settings.media_dir,
+            client_id=f"fieldpatrol-gateway-{tag}",
+            mqtt_version=broker.mqtt_version,
+        )
+        ingest.start()
+        stops.append(lambda: ingest.stop(timeout=10))
+        issuer = HeadIssuer(session_factory(app_.state.engine), log_key, interval_s=head_interval)
+        issuer.start()
+        stops.append(issuer.stop)
+        notifier = EventNotifier(broker.host, broker.port, client_id=f"fieldpatrol-scheduler-{tag}")
+        notifier.start()
+        stops.append(notifier.stop)
+        launcher: Any = (
+            SimulatorLauncher(speedup=speedup, tlog_dir=settings.tlog_dir)
+            if simulate
+            else _NoLauncher()
+        )
+        scheduler = Scheduler(
+            sessions,
+            launcher,
+            notifier=notifier,
+            calendar_tables=extra,
+            on_view=lambda view: app_.state.hub.publish(view),
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app_,
+                host=host,
+                port=port,
+                log_level="warning",
+                timeout_graceful_shutdown=max(1, int(shutdown_timeout / 2)),
+            )
+        )
+
+        async def main() -> None:
+            # A signal before uvicorn installs its handlers (or after it restores ours) still
+            # stops the service.
+            loop = asyncio.get_running_loop()
+
+            def stop_all(*_: Any) -> None:
+                server.should_exit = True
+                loop.call_soon_threadsafe(scheduler.request_stop)
+
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, stop_all)
+            sched_task = asyncio.create_task(scheduler.run())
+            console.print(
+                f"patrol run: 控制台 console http://{host}:{port}/  broker {broker.url} "
+                f"({broker.kind})  scheduler on, launcher "
+                f"{'simulator' if simulate else 'none (runs are blocked)'}"
+            )
+            try:
+                await server.serve()
+            finally:
+                # uvicorn returns once it stopped serving (SIGTERM/SIGINT caught by it).
+                scheduler.request_stop()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(sched_task, shutdown_timeout)
+
+        asyncio.run(main())
+        summary = {
+            "stopped": "clean",
+            "uptime_s": round(time.monotonic() - started, 1),
+            "notifications": len(scheduler.notifications),
+            "broker": broker.url,
+        }
+    finally:
+        while stops:
+            with contextlib.suppress(Exception):
+                stops.pop()()
+    if as_json:
+        emit_json(summary)
+    else:
+        console.print("patrol run: stopped cleanly")
