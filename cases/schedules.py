@@ -658,8 +658,12 @@ def create_schedule(
     starts_at = starts_at.astimezone(UTC)
     parse_rrule(spec.rrule, starts_at, spec.timezone)
     window = parse_window(spec.window)
-    if spec.missed_policy not in MISSED_POLICIES:
-        raise ScheduleError(f"missed: {spec.missed_policy!r} is not one of {list(MISSED_POLICIES)}")
+    policy = str(spec.missed_policy).replace("-", "_")
+    if policy not in MISSED_POLICIES:
+        raise ScheduleError(
+            f"missed: {spec.missed_policy!r} is not a missed-run policy; use run-once-late "
+            "(run the latest missed occurrence once, late) or skip"
+        )
     vehicles = [v.strip() for v in spec.vehicles if v and v.strip()]
     if not vehicles:
         raise ScheduleError("vehicles: give at least one vehicle id for the pool")
@@ -705,7 +709,7 @@ def create_schedule(
         workdays_only=bool(spec.workdays_only),
         mission=template,
         vehicles=vehicles,
-        missed_policy=spec.missed_policy,
+        missed_policy=policy,
         duration_s=duration_s,
         state="active",
         decided_until=max(starts_at, now) - timedelta(microseconds=1),
