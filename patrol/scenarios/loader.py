@@ -431,6 +431,7 @@ def _from_file(site: Any, mission: MissionSpec, vehicle: VehicleSpec, fail: Any)
     from missions.check import check_mission
     from missions.fence import fence_items, rally_items
     from missions.formats import load_mission
+    from missions.plan import MissionPlan, PlanEstimates
 
     assert mission.file is not None
     mf = load_mission(mission.file)
@@ -444,13 +445,35 @@ def _from_file(site: Any, mission: MissionSpec, vehicle: VehicleSpec, fail: Any)
     path = [site.launch, *nav]
     length = sum(_metres(a, b) for a, b in itertools.pairwise(path))
     speed = mission.speed_m_s or (10.0 if vehicle.kind == "copter" else 3.0)
-    return PlannedSortie(
-        vehicle=vehicle,
+    duration = length / speed + 2 * alt / 2.5 + 10.0
+    plan = MissionPlan(
         items=mf.items,
         fence=mf.fence or fence_items(site),
         rally=mf.rally or rally_items(site, alt),
+        estimates=PlanEstimates(
+            distance_m=length,
+            duration_s=duration,
+            photos=0,
+            coverage_pct=0.0,
+            turns=max(0, len(nav) - 1),
+            waypoints=len(nav),
+        ),
         path_lonlat=path,
-        duration_s=length / speed + 2 * alt / 2.5 + 10.0,
+        altitude_agl_m=alt,
+        trigger_distance_m=0.0,
+        vehicle=vehicle.kind,
+        pattern="file",
+        site_id=site.id,
+        check=report,
+    )
+    return PlannedSortie(
+        vehicle=vehicle,
+        items=plan.items,
+        fence=plan.fence,
+        rally=plan.rally,
+        path_lonlat=path,
+        duration_s=duration,
+        plan=plan,
     )
 
 
