@@ -2,8 +2,11 @@
 
 `patrol sim start` runs one vehicle in the foreground at the site's launch point, prints its
 MAVLink connection URL as the first line of stdout (so a script can read it and connect), and
-runs until SIGINT or SIGTERM, then shuts down cleanly. (`patrol sim run`, scripted scenarios,
-is to come.)
+runs until SIGINT or SIGTERM, then shuts down cleanly.
+
+`patrol sim run SCENARIO...` runs scripted scenarios (docs/scenarios.md): every file is read and
+checked before anything starts, each runs in its own temporary data directory with its own
+broker, and the exit code is 1 when any expectation fails.
 """
 
 from __future__ import annotations
@@ -137,3 +140,112 @@ def start(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
+    # SIGTERM (CI cancelling a job) cleans up exactly like Ctrl-C.
+    raise KeyboardInterrupt
+
+
+@app.command("run")
+def run(
+    scenarios: list[Path] = typer.Argument(..., help="Scenario files (YAML)."),
+    backend: str | None = typer.Option(
+        None, "--backend", help="builtin | sitl: overrides the backend of every vehicle."
+    ),
+    junit: Path | None = typer.Option(None, "--junit", help="Write JUnit XML to this file."),
+    report: Path | None = typer.Option(
+        None,
+        "--report",
+        help="Folder for the HTML reports (one sub-folder per scenario). "
+        "Default: $FIELDPATROL_HOME/reports/scenarios.",
+    ),
+    keep: bool = typer.Option(
+        False, "--keep", help="Keep each run's temporary data directory (for debugging)."
+    ),
+    json_output: bool = typer.Option(
+        False, "--json", help="Print the results as one JSON document."
+    ),
+) -> None:
+    """运行仿真场景 (Run scenario files; exit 1 when any expectation fails)."""
+    from patrol.output import emit_json
+    from patrol.scenarios import ScenarioError, load_scenario
+    from patrol.scenarios.junit import write_junit
+    from patrol.scenarios.runner import ScenarioRun
+
+    if backend is not None and backend not in ("builtin", "sitl"):
+        fail(f"--backend {backend!r} is not known; use builtin or sitl")
+    try:
+        settings = Settings.load()
+    except ConfigError as exc:
+        fail(str(exc))
+    # Every file is checked (and planned) before anything starts.
+    loaded = []
+    for path in scenarios:
+        try:
+            loaded.append(
+                load_scenario(
+                    path,
+                    backend=backend,
+                    sitl_copter=settings.sitl_copter,
+                    sitl_rover=settings.sitl_rover,
+                )
+            )
+        except ScenarioError as exc:
+            fail(str(exc))
+    report_dir = report or settings.reports_dir / "scenarios"
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    results = []
+    try:
+        for scenario in loaded:
+            console.print(f"[bold]▶ {scenario.slug}[/]: {scenario.name}")
+            result = ScenarioRun(
+                scenario,
+                report_dir=report_dir,
+                progress=lambda message: console.print(f"  {message}", highlight=False),
+                sitl_copter=settings.sitl_copter,
+                sitl_rover=settings.sitl_rover,
+                keep_home=keep,
+            ).run()
+            results.append(result)
+            for verdict in result.verdicts:
+                mark = "[green]✔[/]" if verdict.passed else "[red]✘[/]"
+                console.print(f"  {mark} {verdict.message}", highlight=False)
+            if result.error:
+                console.print(f"  [red]✘ run error:[/] {result.error}", highlight=False)
+            state = "[green]通过 PASSED[/]" if result.passed else "[red]未通过 FAILED[/]"
+            console.print(
+                f"  {state} in {result.wall_s:.1f} s (CPU {result.cpu_s:.1f} s); "
+                f"report {result.report}",
+                highlight=False,
+            )
+    except KeyboardInterrupt:
+        console.print("interrupted: everything the run started has been stopped")
+        raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if junit is not None:
+        write_junit(results, junit)
+    failed = [r for r in results if not r.passed]
+    if json_output:
+        emit_json(
+            {
+                "passed": not failed,
+                "scenarios": [
+                    {
+                        "scenario": r.path,
+                        "name": r.name,
+                        "passed": r.passed,
+                        "error": r.error,
+                        "wall_s": r.wall_s,
+                        "cpu_s": r.cpu_s,
+                        "report": r.report,
+                        "expectations": [v.to_dict() for v in r.verdicts],
+                    }
+                    for r in results
+                ],
+            }
+        )
+    console.print(f"{len(results) - len(failed)} of {len(results)} scenarios passed")
+    if failed:
+        raise typer.Exit(1)
