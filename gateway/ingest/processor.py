@@ -24,8 +24,14 @@ from sqlalchemy.orm.exc import StaleDataError
 from cases import audit
 from cases.audit import AuditWriter
 from cases.errors import CasesError
-from cases.evidence import EvidenceRecord, store_dead_letter, store_evidence
-from cases.intake import attach_to_case
+from cases.evidence import (
+    EvidenceRecord,
+    store_dead_letter,
+    store_evidence,
+    store_evidence_many,
+    validate_record,
+)
+from cases.intake import attach_many, attach_to_case
 from cases.models import Device, Evidence, Media
 from gateway.devices import DeviceInfo, get_device
 from gateway.ingest.metrics import IngestMetrics
@@ -84,10 +90,23 @@ class UnexpectedError(Exception):
 
 
 @dataclass
+class _Pending:
+    """New evidence that passed every check, stored with the rest of the batch at its end."""
+
+    msg: EvidenceMessage
+    record: EvidenceRecord
+    key_id: str
+    canonical_sha256: str
+    outcome: Outcome
+
+
+@dataclass
 class _Batch:
     """What one batch transaction knows, so each message needs few queries."""
 
     writer: AuditWriter | None
+    bulk: bool = False  # new evidence goes to ``pending``, stored set-based at the end
+    pending: list[_Pending] = field(default_factory=list)
     devices: dict[str, Device | None] = field(default_factory=dict)
     media: set[str] = field(default_factory=set)  # recorded and on disk
     existing: dict[str, str] = field(default_factory=dict)  # evidence id -> signature
@@ -140,26 +159,36 @@ class Processor:
     ) -> list[Outcome]:
         """Handle ``(topic, payload, final_attempt)`` messages in the caller's transaction.
 
-        The fast path (``careful=False``) uses no savepoints; if a message fails in an
-        unexpected way it raises :class:`UnexpectedError`, and the caller rolls back and
-        runs the batch again with ``careful=True``: each message in its own savepoint, an
-        unexpected failure dead-lettered as ``internal_error`` instead of stopping the
-        ingest. Refusals (bad signature, ...) never need a rollback: they are decided
-        before anything is written.
+        The fast path (``careful=False``) checks every message first, then stores the new
+        evidence of the whole batch set-based (``cases.evidence.store_evidence_many``,
+        ``cases.intake.attach_many``, audit entries into ``writer``), without savepoints.
+        If something fails in an unexpected way it raises :class:`UnexpectedError`, and the
+        caller rolls back and runs the batch again with ``careful=True``: each message in
+        its own savepoint and stored item by item, an unexpected failure dead-lettered as
+        ``internal_error`` instead of stopping the ingest. Refusals (bad signature, ...)
+        never need a rollback: they are decided before anything is written.
         """
         batch = self._prepare(session, messages, writer)
+        if careful:
+            return self._one_by_one(session, batch, messages)
+        batch.bulk = True
+        out: list[Outcome] = []
+        try:
+            for index, (topic, payload, final) in enumerate(messages):
+                out.append(self._one(session, batch, index, topic, payload, final))
+            self._store_pending(session, batch)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:
+            raise UnexpectedError(f"{type(exc).__name__}: {exc}") from exc
+        return out
+
+    def _one_by_one(
+        self, session: Session, batch: _Batch, messages: list[tuple[str, bytes, bool]]
+    ) -> list[Outcome]:
+        """The careful path: each message in its own savepoint, stored item by item."""
         out: list[Outcome] = []
         for index, (topic, payload, final) in enumerate(messages):
-            if not careful:
-                try:
-                    out.append(self._one(session, batch, index, topic, payload, final))
-                except Refused:
-                    raise
-                except TRANSIENT_ERRORS:
-                    raise
-                except Exception as exc:
-                    raise UnexpectedError(f"{type(exc).__name__}: {exc}") from exc
-                continue
             undo = (dict(batch.existing), dict(batch.sequences), set(batch.media))
             try:
                 with session.begin_nested():
@@ -177,6 +206,52 @@ class Processor:
         if batch.new_media:
             session.execute(insert(Media), batch.new_media)
         return out
+
+    def _store_pending(self, session: Session, batch: _Batch) -> None:
+        """Media rows, then the batch's new evidence: one insert, one intake, one audit run."""
+        if batch.new_media:
+            session.execute(insert(Media), batch.new_media)
+            batch.new_media = []
+        if not batch.pending:
+            return
+        new = store_evidence_many(session, [p.record for p in batch.pending])
+        stored: list[_Pending] = []
+        for p in batch.pending:
+            if p.record.id in new:
+                stored.append(p)
+            else:  # raced with another worker that stored it first
+                p.outcome.status = "duplicate"
+                self.metrics.count("duplicates")
+        case_refs: list[str | None] = [None] * len(stored)
+        if self.attach and stored:
+            cases = attach_many(
+                session, [p.record for p in stored], distance_m=self.attach_distance_m
+            )
+            case_refs = [str(c.number) for c in cases]
+        for p, case_ref in zip(stored, case_refs, strict=True):
+            self._audit(
+                session,
+                batch,
+                "evidence.received",
+                f"evidence:{p.msg.id}",
+                self._received_payload(p.msg, p.key_id, case_ref, p.canonical_sha256),
+            )
+        self.metrics.count("stored", len(stored))
+        batch.pending = []
+
+    @staticmethod
+    def _received_payload(
+        msg: EvidenceMessage, key_id: str, case_ref: str | None, canonical_sha256: str
+    ) -> dict[str, object]:
+        return {
+            "vehicle_id": msg.vehicle_id,
+            "sequence": msg.sequence,
+            "key_id": key_id,
+            "signature_verified": True,
+            "media_sha256": msg.media_sha256,
+            "case": case_ref,
+            "canonical_sha256": canonical_sha256,
+        }
 
     def dead_letter(
         self,
@@ -378,7 +453,22 @@ class Processor:
                 )
             return Outcome("waiting", evidence_id=msg.id, missing_media=missing)
 
-        new = store_evidence(session, to_record(msg, payload))
+        record = to_record(msg, payload)
+        if batch.bulk:
+            try:
+                validate_record(record)
+            except CasesError as exc:
+                raise Refused("rejected", str(exc)) from exc
+            batch.existing[msg.id] = msg.signature or ""
+            batch.sequences[(msg.vehicle_id, msg.sequence)] = msg.id
+            outcome = Outcome(
+                "stored", evidence_id=msg.id, vehicle_id=msg.vehicle_id, sequence=msg.sequence
+            )
+            digest = hashlib.sha256(canonical_json(msg)).hexdigest()
+            batch.pending.append(_Pending(msg, record, device.key_id, digest, outcome))
+            return outcome
+
+        new = store_evidence(session, record)
         batch.existing[msg.id] = msg.signature or ""
         batch.sequences[(msg.vehicle_id, msg.sequence)] = msg.id
         if not new:  # raced with another worker that stored it first
@@ -388,20 +478,13 @@ class Processor:
         if self.attach:
             case = attach_to_case(session, msg.id, distance_m=self.attach_distance_m)
             case_ref = str(case.number)
+        digest = hashlib.sha256(canonical_json(msg)).hexdigest()
         self._audit(
             session,
             batch,
             "evidence.received",
             f"evidence:{msg.id}",
-            {
-                "vehicle_id": msg.vehicle_id,
-                "sequence": msg.sequence,
-                "key_id": device.key_id,
-                "signature_verified": True,
-                "media_sha256": msg.media_sha256,
-                "case": case_ref,
-                "canonical_sha256": hashlib.sha256(canonical_json(msg)).hexdigest(),
-            },
+            self._received_payload(msg, device.key_id, case_ref, digest),
         )
         self.metrics.count("stored")
         return Outcome(
