@@ -236,8 +236,33 @@ class Scheduler:
                 )
             )
 
-        late = [d for d in due if (now - d).total_seconds() > self.on_time_s]
-        on_time = [d for d in due if d not in late]
+        # First what would have happened on time: the day (holidays) and the window at the
+        # due time. Only an occurrence that would have flown can be missed, or run late.
+        wanted: list[datetime] = []
+        for d in due:
+            try:
+                refusal = day_refusal(calendar, s.skip_holidays, s.workdays_only, d)
+            except CalendarError as exc:
+                add(d, "skip_calendar", "skipped", str(exc))
+                notes.append(
+                    (
+                        s.site_id,
+                        str(s.vehicles[0]),
+                        "schedule_calendar_unknown",
+                        {"schedule_id": s.id, "due_at": d.isoformat(), "reason": str(exc)},
+                    )
+                )
+                continue
+            if refusal is not None:
+                add(d, refusal[0], "skipped", refusal[1])
+                continue
+            outside = window_refusal(window, s.timezone, d, s.duration_s, lonlat)
+            if outside is not None:
+                add(d, "skip_window", "skipped", outside)
+                continue
+            wanted.append(d)
+        late = [d for d in wanted if (now - d).total_seconds() > self.on_time_s]
+        on_time = [d for d in wanted if d not in late]
         candidates: list[tuple[datetime, str]] = []
         for i, d in enumerate(late):
             when = f"{d.astimezone(tz):%Y-%m-%d %H:%M}"
@@ -259,27 +284,13 @@ class Scheduler:
                 candidates.append((d, "run_late"))
         candidates += [(d, "run") for d in on_time]
         for d, decision in candidates:
-            start = now if decision == "run_late" else d
-            try:
-                refusal = day_refusal(calendar, s.skip_holidays, s.workdays_only, d)
-            except CalendarError as exc:
-                add(d, "skip_calendar", "skipped", str(exc))
-                notes.append(
-                    (
-                        s.site_id,
-                        str(s.vehicles[0]),
-                        "schedule_calendar_unknown",
-                        {"schedule_id": s.id, "due_at": d.isoformat(), "reason": str(exc)},
-                    )
-                )
-                continue
-            if refusal is not None:
-                add(d, refusal[0], "skipped", refusal[1])
-                continue
-            outside = window_refusal(window, s.timezone, start, s.duration_s, lonlat)
-            if outside is not None:
-                add(d, "skip_window", "skipped", outside)
-                continue
+            start = d
+            if decision == "run_late":
+                start = now
+                outside = window_refusal(window, s.timezone, now, s.duration_s, lonlat)
+                if outside is not None:
+                    add(d, "skip_missed", "skipped", f"missed; a late run now: {outside}")
+                    continue
             free = [v for v in s.vehicles if v not in busy or busy[v][1] <= start]
             if not free:
                 held = ", ".join(f"{v} by {busy[v][0]}" for v in s.vehicles)
