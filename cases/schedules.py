@@ -203,6 +203,10 @@ def _rule(text: str, dtstart_local: datetime) -> rrule:
         ) from None
     if not isinstance(rule, rrule):
         raise ScheduleError(f"rrule: {text!r} must be a single RRULE")
+    if re.search(r"FREQ\s*=\s*SECONDLY", body, re.IGNORECASE):
+        raise ScheduleError(
+            f"rrule: {text!r} recurs every second, which no patrol can; use MINUTELY or slower"
+        )
     return rule
 
 

@@ -111,6 +111,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
         missions,
         public,
         reports,
+        schedules,
         sites,
         sorties,
         webhooks,
@@ -248,6 +249,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
 
     for module in (auth, sites, missions, sorties, evidence, cases, audit, reports, webhooks):
         app.include_router(module.router, prefix="/api")
+    app.include_router(schedules.router, prefix="/api")
     app.include_router(public.router, prefix="/api/public")
     app.include_router(live_router, prefix="/api")
     app.mount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
