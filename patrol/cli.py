@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("audit", "全过程记录 (Verify, prove and inspect the audit log)."),
     "schedule": ("schedule", "巡查计划 (Automated patrol schedules)."),
     "run": ("run", "运行服务 (Run the gateway, ingest and scheduler until SIGTERM)."),
+    "fleet": ("fleet", "车队 (Vehicles, their sorties and state)."),
+    "sortie": ("sortie", "架次 (Sortie records and mission reports)."),
 }
 
 

@@ -124,6 +124,9 @@ class SortieSpec:
     ingest_timeout_s: float = 60.0
     #: The sortie whose unflown part this one re-flies (fleet re-planning).
     replans: str | None = None
+    #: The survey legs (first, last index in the site's survey layout for these
+    #: `plan_options`) this plan flies; set for surveys, used to re-plan an unflown part.
+    survey_legs: tuple[int, int] | None = None
     save_ground_truth: bool = True
 
 
@@ -180,6 +183,9 @@ class SortieResult:
     tlog_sha256: str = ""
     report_dir: str = ""
     plan_summary: dict[str, Any] = field(default_factory=dict)
+    survey_legs: list[int] | None = None
+    #: Sequence number of the last waypoint of each survey leg (a leg is flown once reached).
+    leg_end_seqs: list[int] = field(default_factory=list)
     altitude_agl_m: float = 0.0
     camera: dict[str, Any] = field(default_factory=dict)
 
@@ -303,6 +309,24 @@ def plan_for(spec: SortieSpec, site: Any, camera: Any) -> Any:
     raise SortieError(f"pattern {spec.pattern!r} is not known; use one of {', '.join(PATTERNS)}")
 
 
+def survey_leg_ends(items: list[Any]) -> list[int]:
+    """The sequence number of each survey leg's end waypoint, in flying order.
+
+    A survey leg is flown between a camera trigger on (DO_SET_CAM_TRIGG_DIST > 0) and the next
+    waypoint (`missions.survey.build_survey`); once the vehicle reports that waypoint reached,
+    the leg has been imaged."""
+    from missions.items import MAV_CMD_DO_SET_CAM_TRIGG_DIST, MAV_CMD_NAV_WAYPOINT
+
+    ends: list[int] = []
+    mission = [i for i in items if i.mission_type == 0]
+    for n, item in enumerate(mission):
+        if item.command == MAV_CMD_DO_SET_CAM_TRIGG_DIST and item.param1 > 0:
+            after = next((m for m in mission[n + 1 :] if m.command == MAV_CMD_NAV_WAYPOINT), None)
+            if after is not None:
+                ends.append(int(after.seq))
+    return ends
+
+
 def capture_footprint(pose: Any, camera: Any) -> list[list[float]] | None:
     """The whole frame's ground footprint (closed lon/lat ring) at `pose`; None below ground."""
     from vision.detector import Box
@@ -412,6 +436,13 @@ class SortieRun:
             )
         self.result.waypoints = len(plan.items)
         self.result.plan_summary = plan.summary()
+        # The survey's safety margin: the report measures coverage on the area it leaves.
+        self.result.plan_summary["margin_m"] = float(spec.plan_options.get("margin_m", 5.0))
+        self.result.leg_end_seqs = survey_leg_ends(plan.items)
+        legs = spec.survey_legs
+        if legs is None and spec.plan is None and spec.pattern == "survey":
+            legs = (0, len(self.result.leg_end_seqs) - 1)
+        self.result.survey_legs = list(legs) if legs is not None else None
         ground.record(
             "mission.planned",
             f"mission:{self.mission_id}",
@@ -1004,4 +1035,5 @@ __all__ = [
     "load_result",
     "new_mission_id",
     "new_sortie_id",
+    "survey_leg_ends",
 ]
