@@ -10,6 +10,7 @@ and changes nothing. Functions flush but do not commit: the caller owns the tran
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 _evidence = cast(Table, Evidence.__table__)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _links = cast(Table, EvidenceMedia.__table__)
 
 
@@ -77,7 +79,7 @@ def validate_record(record: EvidenceRecord) -> None:
             f"evidence {record.id}: confidence {record.confidence} is not in [0, 1]"
         )
     for sha in record.media_sha256:
-        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        if not _SHA256.fullmatch(sha):
             raise EvidenceError(
                 f"evidence {record.id}: media sha256 {sha!r} is not 64 lowercase hex digits"
             )

@@ -8,6 +8,7 @@ is signed too and tells the gateway which registered key to use.
 
 import base64
 import binascii
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -124,10 +125,18 @@ class DeviceKey:
         return unsigned.model_copy(update={"signature": base64.b64encode(sig).decode("ascii")})
 
 
-def verify(msg: EvidenceMessage, public_key_bytes: bytes) -> None:
+@functools.lru_cache(maxsize=4096)
+def _public_key(public_key_bytes: bytes) -> Ed25519PublicKey:
+    # A gateway verifies many messages of few vehicles: build each key object once.
+    return Ed25519PublicKey.from_public_bytes(public_key_bytes)
+
+
+def verify(msg: EvidenceMessage, public_key_bytes: bytes, canonical: bytes | None = None) -> None:
     """Check the signature of ``msg`` against a raw Ed25519 public key.
 
-    Raises :class:`SignatureError` naming what is wrong; returns ``None`` when it verifies.
+    ``canonical``: ``canonical_json(msg)`` if the caller has it already (it is what the
+    signature covers). Raises :class:`SignatureError` naming what is wrong; returns
+    ``None`` when it verifies.
     """
     if not msg.signature:
         raise SignatureError(f"evidence {msg.id} is not signed (signature is empty)")
@@ -138,11 +147,11 @@ def verify(msg: EvidenceMessage, public_key_bytes: bytes) -> None:
     if len(sig) != 64:
         raise SignatureError(f"evidence {msg.id}: signature has {len(sig)} bytes, not 64")
     try:
-        pub = Ed25519PublicKey.from_public_bytes(public_key_bytes)
+        pub = _public_key(bytes(public_key_bytes))
     except ValueError as exc:
         raise SignatureError(f"public key is not a raw Ed25519 key: {exc}") from exc
     try:
-        pub.verify(sig, canonical_json(msg))
+        pub.verify(sig, canonical_json(msg) if canonical is None else canonical)
     except InvalidSignature as exc:
         raise SignatureError(
             f"evidence {msg.id}: signature does not match the message and key {msg.key_id}"

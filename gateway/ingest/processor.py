@@ -423,8 +423,9 @@ class Processor:
                 f"evidence {msg.id} is signed with key {msg.key_id}; vehicle {msg.vehicle_id} "
                 f"is enrolled with key {device.key_id}",
             )
+        canonical = canonical_json(msg)  # what the signature covers; hashed for the audit
         try:
-            verify(msg, device.public_key)
+            verify(msg, device.public_key, canonical)
         except SignatureError as exc:
             raise Refused("bad_signature", str(exc)) from exc
 
@@ -464,7 +465,7 @@ class Processor:
             outcome = Outcome(
                 "stored", evidence_id=msg.id, vehicle_id=msg.vehicle_id, sequence=msg.sequence
             )
-            digest = hashlib.sha256(canonical_json(msg)).hexdigest()
+            digest = hashlib.sha256(canonical).hexdigest()
             batch.pending.append(_Pending(msg, record, device.key_id, digest, outcome))
             return outcome
 
@@ -478,7 +479,7 @@ class Processor:
         if self.attach:
             case = attach_to_case(session, msg.id, distance_m=self.attach_distance_m)
             case_ref = str(case.number)
-        digest = hashlib.sha256(canonical_json(msg)).hexdigest()
+        digest = hashlib.sha256(canonical).hexdigest()
         self._audit(
             session,
             batch,
