@@ -35,11 +35,13 @@ CONSOLE_DIR = Path(__file__).parent / "console"
 
 #: A launcher flies one sortie of a checked mission: `await launcher(request, report)`, where
 #: ``request`` holds sortie_id, mission_id, site_id, vehicle_id, vehicle, items, fence, rally
-#: (MissionItem dicts) and site_geojson, and ``report(view)`` takes live views (position,
-#: progress, fence, evidence dicts as in `gateway.live`). It returns the outcome
-#: (``{"status": "completed"|"failed", ...}``); cancelling it aborts the sortie.
-#: `patrol gateway serve --simulate` passes one built on the simulator (gateway never
-#: imports simulators).
+#: (MissionItem dicts), summary (the checked plan's figures), path_lonlat and site_geojson,
+#: and ``report(view)`` takes live views (position, progress, fence, evidence dicts as in
+#: `gateway.live`). It returns the outcome (``{"status": "completed"|"failed", ...}``);
+#: cancelling it aborts the sortie. A launcher with ``records_sortie = True`` keeps the
+#: `sorties` row and its audit entries itself (the gateway then only inserts the row at launch).
+#: `patrol gateway serve --simulate` passes one built on patrol's sortie engine (gateway never
+#: imports simulators, vision or patrol).
 Launcher = Callable[[dict[str, Any], Callable[[dict[str, Any]], None]], Awaitable[dict[str, Any]]]
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from cases import audit
 from cases.deadlines import case_deadlines
-from cases.models import Case, CaseEvidence, Document, User
+from cases.models import Case, CaseEvidence, Document, Evidence, User
 from cases.procedure import ACTIONS, available_actions, take_step
 from cases.workdays import legal_date
 from gateway.api.deps import (
@@ -74,6 +74,9 @@ def list_cases(
     class_name: str | None = Query(None, max_length=64, description="Filter by violation class."),
     site_id: str | None = Query(None, max_length=100, description="Filter by site."),
     number: str | None = Query(None, max_length=64, description="Case number starts with."),
+    sortie_id: str | None = Query(
+        None, max_length=100, description="Cases holding evidence from this sortie."
+    ),
     paging: Page = Depends(page),
     user: Principal = Depends(current_user),
     session: Session = Depends(db_session),
@@ -100,6 +103,13 @@ def list_cases(
             equals(Case.class_name, class_name),
             equals(Case.site_id, site_id),
             Case.number.startswith(number, autoescape=True) if number else None,
+            Case.id.in_(
+                select(CaseEvidence.case_id)
+                .join(Evidence, Evidence.id == CaseEvidence.evidence_id)
+                .where(Evidence.sortie_id == sortie_id)
+            )
+            if sortie_id is not None
+            else None,
         ),
         order_by=(Case.id.desc(),),
         render=render,

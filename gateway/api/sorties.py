@@ -66,10 +66,26 @@ def _scope(query: Any, user: Principal) -> Any:
     return query.where(Sortie.mission_id.in_(missions))
 
 
-def _finish(app: Any, sortie_id: str, status: str, outcome: dict[str, Any]) -> None:
+FINAL = ("completed", "aborted", "lost", "failed")
+
+
+def _finish(
+    app: Any, request: dict[str, Any], status: str, outcome: dict[str, Any], recorded: bool
+) -> None:
+    """Record the sortie's end, unless a recording launcher already did."""
+    sortie_id = request["sortie_id"]
     with app.state.sessions() as session:
         row = session.get(Sortie, sortie_id)
-        if row is None:
+        if recorded:
+            if row is not None and row.status in FINAL:
+                return
+            # The launcher failed before it could record the end (or even the sortie).
+            if row is None:
+                row = Sortie(
+                    id=sortie_id, mission_id=request["mission_id"], vehicle_id=request["vehicle_id"]
+                )
+                session.add(row)
+        elif row is None:
             return
         row.status = status
         row.ended_at = utcnow()
@@ -100,11 +116,18 @@ async def _fly(app: Any, request: dict[str, Any]) -> None:
             state["last_event"] = view
         hub.publish(view)
 
+    launcher = app.state.config.launcher
+    # A launcher that keeps the sortie's record itself (the `sorties` row through its
+    # statuses, with audit entries: patrol's sortie engine does) is not written over.
+    recorded = bool(getattr(launcher, "records_sortie", False))
     status, outcome = "failed", {}
     try:
         report({"kind": "progress", "event": "launching", "vehicle_id": request["vehicle_id"]})
-        _set_status(app, sortie_id, "flying")
-        outcome = await app.state.config.launcher(request, report)
+        if recorded:
+            state["status"] = "flying"
+        else:
+            await asyncio.to_thread(_set_status, app, sortie_id, "flying")
+        outcome = await launcher(request, report)
         status = str(outcome.get("status", "completed"))
     except asyncio.CancelledError:
         status, outcome = "aborted", {"reason": "aborted by a user"}
@@ -113,9 +136,16 @@ async def _fly(app: Any, request: dict[str, Any]) -> None:
         outcome = {"error": str(exc)[:500]}
     finally:
         state["status"] = status
-        await asyncio.to_thread(_finish, app, sortie_id, status, outcome)
+        await asyncio.to_thread(_finish, app, request, status, outcome, recorded)
         report(
-            {"kind": "progress", "event": f"sortie_{status}", "vehicle_id": request["vehicle_id"]}
+            {
+                "kind": "progress",
+                "event": f"sortie_{status}",
+                "vehicle_id": request["vehicle_id"],
+                "detail": {
+                    k: v for k, v in outcome.items() if isinstance(v, str | int | float | bool)
+                },
+            }
         )
 
 
@@ -190,6 +220,8 @@ async def launch(
         "items": plan.get("items", []),
         "fence": plan.get("fence", []),
         "rally": plan.get("rally", []),
+        "summary": summary,
+        "path_lonlat": plan.get("path_lonlat", []),
         "site_geojson": site.geojson if site is not None else None,
     }
     app.state.sorties[sortie_id] = {

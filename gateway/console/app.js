@@ -15,7 +15,9 @@ const I18N = {
         discretion: "Discretion recommendation", documents: "Documents", valid: "plan valid",
         invalid: "plan NOT valid", distance_m: "Distance (m)", duration_s: "Duration (s)",
         photos: "Photos", coverage_pct: "Coverage (%)", waypoints: "Waypoints", live: "live stream",
-        offline: "live stream offline", sortie: "Sortie", due: "due", none: "none" },
+        offline: "live stream offline", sortie: "Sortie", due: "due", none: "none",
+        sortie_results: "What this sortie found", completed: "completed", aborted: "aborted",
+        failed: "failed", lost: "lost" },
   zh: { title: "FieldPatrol 巡查执法控制台", map: "地图：站点、禁飞区、航线、实时轨迹与证据",
         cases: "案件", case: "案件", number: "编号", class: "类别", state: "状态", evidence: "证据",
         gallery: "证据图库", audit: "全过程记录", verified: "校验通过", broken: "校验失败",
@@ -27,10 +29,11 @@ const I18N = {
         discretion: "裁量建议", documents: "文书", valid: "航线校验通过", invalid: "航线校验未通过",
         distance_m: "航程 (m)", duration_s: "时长 (s)", photos: "照片", coverage_pct: "覆盖率 (%)",
         waypoints: "航点", live: "实时数据已连接", offline: "实时数据未连接", sortie: "架次",
-        due: "截止", none: "无" },
+        due: "截止", none: "无", sortie_results: "本架次成果", completed: "已完成",
+        aborted: "已中止", failed: "失败", lost: "失联" },
 };
 const S = { lang: "zh", csrf: null, user: null, sites: [], cases: [], evidence: [], plan: null,
-            tracks: {}, caseNumber: null, caseVersion: null, ws: null };
+            tracks: {}, caseNumber: null, caseVersion: null, ws: null, sortieId: null };
 const NS = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 function t(key) { return I18N[S.lang][key] || key; }
@@ -146,7 +149,10 @@ function connectLive() {
       $("live-status").textContent = `${t("live")} · ${m.vehicle_id} ${m.mode || ""} ${m.alt_agl_m?.toFixed(0)} m`;
     } else if (m.kind === "progress" || m.kind === "fence") {
       $("sortie-status").textContent = `${m.vehicle_id || ""} ${m.event}`;
-      if (String(m.event).startsWith("sortie_")) refresh();
+      if (String(m.event).startsWith("sortie_")) {
+        refresh();
+        if (m.sortie_id && m.sortie_id === S.sortieId) showSortieResults(m.sortie_id, String(m.event).slice(7));
+      }
     } else if (m.kind === "evidence") {
       refresh();
     }
@@ -154,10 +160,10 @@ function connectLive() {
 }
 
 // --- lists -------------------------------------------------------------------------------
-function drawCases() {
-  const body = document.querySelector("#cases tbody");
+function drawCases(selector = "#cases tbody", cases = S.cases) {
+  const body = document.querySelector(selector);
   body.innerHTML = "";
-  for (const c of S.cases) {
+  for (const c of cases) {
     const row = document.createElement("tr");
     row.dataset.number = c.number;
     for (const value of [c.number, c.class_name, c.state, c.evidence_count]) {
@@ -230,10 +236,22 @@ $("launch-button").addEventListener("click", async () => {
   try {
     const r = await api(`/api/missions/${S.plan.id}/launch`, { method: "POST", body: {
       vehicle_id: $("launch-vehicle").value, confirm_digest: S.plan.digest } });
+    S.sortieId = r.sortie_id; $("sortie-results").hidden = true;
     $("sortie-status").textContent = `${t("sortie")} ${r.sortie_id}: ${r.status}`;
     $("launch-confirm").hidden = true;
   } catch (error) { $("sortie-status").textContent = error.message; }
 });
+
+// The evidence a finished sortie produced and the cases it went into (opened or joined).
+async function showSortieResults(id, status) {
+  const q = "sortie_id=" + encodeURIComponent(id);
+  const [evidence, cases] = await Promise.all([api(`/api/evidence?${q}&limit=1`), api(`/api/cases?${q}&limit=200`)]);
+  $("sortie-results").hidden = false;
+  $("sortie-results").dataset.sortie = id;
+  $("sortie-id").textContent = id;
+  $("sortie-summary").textContent = `${t(status)} · ${t("evidence")} ${evidence.total} · ${t("cases")} ${cases.total}`;
+  drawCases("#sortie-cases tbody", cases.items);
+}
 
 // --- case page -----------------------------------------------------------------------------
 async function openCase(number) {

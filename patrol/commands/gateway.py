@@ -2,8 +2,9 @@
 
 `serve` loads (or creates) the token secret and the audit log key under
 `$FIELDPATROL_HOME/keys`, runs the migrations, issues signed tree heads in the background and,
-with `--simulate`, launches sorties on the built-in simulator (the launcher is built here in
-patrol/, since the gateway never imports simulators).
+with `--simulate`, flies launched sorties through patrol's sortie engine on the built-in
+simulator, evidence and cases included (`patrol.gateway_launcher`; the gateway never imports
+simulators). `simulated_launcher` is the older flight-only launcher (no camera, no evidence).
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def token_secret(keys_dir: Path) -> bytes:
 
 
 def simulated_launcher(speedup: float = 5.0, timeout_s: float = 900.0) -> Callable[..., Any]:
-    """A launcher flying each sortie on its own built-in simulator over real MAVLink."""
+    """A flight-only launcher: each sortie on its own built-in simulator over real MAVLink,
+    positions and events to the live map, no camera and no evidence (`patrol run` uses it;
+    `serve --simulate` flies the whole chain with `patrol.gateway_launcher.SortieLauncher`)."""
 
     async def launcher(request: dict[str, Any], report: Callable[[dict[str, Any]], None]) -> Any:
         from missions.items import MissionItem
@@ -159,7 +162,9 @@ def serve(
     host: str = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
     port: int = typer.Option(None, min=1, max=65535, help="Port (default 8600)."),
     simulate: bool = typer.Option(
-        False, "--simulate", help="Launch sorties on the built-in simulator."
+        False,
+        "--simulate",
+        help="Fly launched sorties on the built-in simulator, camera, detector and evidence.",
     ),
     speedup: float = typer.Option(5.0, min=0.1, max=100.0, help="Simulator speed-up."),
     cors: list[str] = typer.Option(
@@ -181,25 +186,40 @@ def serve(
         fail(f"port {port} on {host} is already in use; pass --port with a free port")
     upgrade(settings.database_url)
     log_key = LogKey.load_or_create(settings.keys_dir / LOG_KEY_FILE)
-    config = GatewayConfig(
-        settings.database_url,
-        settings.media_dir,
-        secret_key=token_secret(settings.keys_dir),
-        home=settings.home,
-        log_key=log_key,
-        cors_origins=tuple(cors),
-        mqtt_host=settings.mqtt_host,
-        mqtt_port=settings.mqtt_port,
-        launcher=simulated_launcher(speedup) if simulate else None,
-    )
-    app_ = create_app(config)
-    issuer = HeadIssuer(session_factory(app_.state.engine), log_key, interval_s=head_interval)
-    issuer.start()
-    console.print(f"控制台 console: http://{host}:{port}/   API: http://{host}:{port}/docs")
+    ground = None
+    mqtt_host, mqtt_port = settings.mqtt_host, settings.mqtt_port
+    if simulate:
+        from patrol.gateway_launcher import SortieLauncher
+        from patrol.ground import Ground
+
+        # Database, broker (a private one when none is configured or running), and the
+        # ingest of each launched vehicle: sorties end as evidence in cases.
+        ground = Ground(settings).start()
+        assert ground.broker is not None
+        mqtt_host, mqtt_port = ground.broker.host, ground.broker.port
     try:
-        uvicorn.run(app_, host=host, port=port, log_level="warning")
+        config = GatewayConfig(
+            settings.database_url,
+            settings.media_dir,
+            secret_key=token_secret(settings.keys_dir),
+            home=settings.home,
+            log_key=log_key,
+            cors_origins=tuple(cors),
+            mqtt_host=mqtt_host,
+            mqtt_port=mqtt_port,
+            launcher=SortieLauncher(ground, speedup=speedup) if ground is not None else None,
+        )
+        app_ = create_app(config)
+        issuer = HeadIssuer(session_factory(app_.state.engine), log_key, interval_s=head_interval)
+        issuer.start()
+        console.print(f"控制台 console: http://{host}:{port}/   API: http://{host}:{port}/docs")
+        try:
+            uvicorn.run(app_, host=host, port=port, log_level="warning")
+        finally:
+            issuer.stop()
     finally:
-        issuer.stop()
+        if ground is not None:
+            ground.stop()
 
 
 @user_app.command("add")

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from fastapi.testclient import TestClient
 
 from cases.audit.proofs import verify_proof
 from missions.formats import loads_mission
-from tests.gateway.conftest import World, as_user
+from tests.gateway.conftest import World, as_user, with_config
 
 
 def test_list_etag_gives_304_until_the_list_changes(client: TestClient, world: World) -> None:
@@ -58,6 +59,10 @@ def test_list_totals_agree_with_filters_on_every_page(client: TestClient, world:
     prefix = client.get(f"/api/cases?number={number}&limit=1", headers=h).json()
     assert prefix["total"] == 1 and prefix["items"][0]["number"] == number
     assert client.get("/api/cases?state=closed", headers=h).json()["total"] == 0
+    # The cases a sortie's evidence went into.
+    seeded = client.get("/api/cases?sortie_id=s-seed", headers=h).json()
+    assert {c["number"] for c in seeded["items"]} == set(world.case_numbers)
+    assert client.get("/api/cases?sortie_id=s-other", headers=h).json()["total"] == 0
     # Another department's inspector gets the same lists empty, with a total of 0.
     zr = as_user(world, "zr")
     assert client.get("/api/cases?limit=1&offset=1", headers=zr).json()["total"] == 0
@@ -139,6 +144,41 @@ def test_plan_check_export_and_launch_confirmation(client: TestClient, world: Wo
         "/api/missions/plan", headers=h, json={**body, "pattern": "point", "target": [0.0, 0.0]}
     )
     assert outside.status_code == 422
+
+
+class _FailsBeforeRecording:
+    """A launcher that keeps its own sortie record but fails before writing any (as the
+    sortie engine does when, say, its simulator cannot start): injected, since that failure
+    cannot be provoked from the API."""
+
+    records_sortie = True
+
+    async def __call__(self, request: dict[str, Any], report: Any) -> dict[str, Any]:
+        raise RuntimeError("simulator did not start")
+
+
+def test_a_sortie_whose_launcher_fails_early_still_ends_failed(world: World) -> None:
+    from gateway.app import create_app
+
+    config = with_config(world, launcher=_FailsBeforeRecording())
+    with TestClient(create_app(config)) as c:
+        h = as_user(world, "insp")
+        mission = c.post(
+            "/api/missions/plan",
+            headers=h,
+            json={"site_id": world.site_id, "pattern": "perimeter", "altitude_agl_m": 60},
+        ).json()
+        launch = {"vehicle_id": "uav-9", "confirm_digest": mission["digest"]}
+        r = c.post(f"/api/missions/{mission['id']}/launch", headers=h, json=launch)
+        assert r.status_code == 202, r.text
+        sortie = r.json()["sortie_id"]
+        deadline = time.monotonic() + 10
+        while (row := c.get(f"/api/sorties/{sortie}", headers=h).json())["status"] != "failed":
+            assert time.monotonic() < deadline, row
+            time.sleep(0.05)
+        assert row["ended_at"] is not None and row["live"]["status"] == "failed"
+        acts = c.get(f"/api/sorties?mission_id={mission['id']}", headers=h).json()
+        assert acts["total"] == 1
 
 
 def test_case_page_step_deadlines_and_conflict(client: TestClient, world: World) -> None:
