@@ -180,16 +180,26 @@ def _count(name: str, value: int, e: Expectation) -> Verdict:
         threshold = f"{lo} to {hi} {name}"
     elif lo is not None:
         threshold = f"at least {lo} {name}"
-    else:
+    elif hi is not None:
         threshold = f"at most {hi} {name}"
+    else:
+        threshold = name
     ok = (lo is None or value >= lo) and (hi is None or value <= hi)
     return Verdict(e.key, e.kind, ok, threshold, f"{value} {name}", value)
 
 
 def _evidence(scenario: Scenario, record: RunRecord, e: Expectation) -> Verdict:
     verdict = _count("evidence items in the case record", record.evidence_stored, e)
-    if record.evidence_submitted != record.evidence_stored:
-        verdict.measured += f" ({record.evidence_submitted} were sent)"
+    if e.args.get("all_sent"):
+        lost = record.evidence_submitted - record.evidence_stored
+        verdict.threshold = (
+            verdict.threshold.replace(" evidence items in the case record", "")
+            + " evidence items in the case record, and every item sent among them"
+            if "min" in e.args or "max" in e.args
+            else "every evidence item sent is in the case record"
+        )
+        verdict.passed = verdict.passed and lost == 0
+    verdict.measured += f" of {record.evidence_submitted} sent"
     return verdict
 
 

@@ -260,7 +260,17 @@ _EXPECTATION_BODIES: dict[str, dict[str, Any]] = {
     "lands_after_failsafe": _obj(
         {"within_s": {"type": "number", "exclusiveMinimum": 0}, "vehicle": _ID}, ("within_s",)
     ),
-    "evidence": _range(),
+    "evidence": _obj(
+        {
+            "min": {"type": "integer", "minimum": 0},
+            "max": {"type": "integer", "minimum": 0},
+            "all_sent": {
+                "type": "boolean",
+                "description": "Every evidence item the vehicles sent is in the case record.",
+            },
+        },
+        minProperties=1,
+    ),
     "cases_opened": _range(),
     "audit_verifies": {"type": "boolean"},
     "outcome": {
