@@ -5,6 +5,13 @@ nearest same-class cluster whose position is within ``distance_m``, and clusters
 into each other are joined). Each cluster keeps every frame that saw it and picks a best
 frame: the highest confidence, preferring views near nadir, where the object is least
 foreshortened and its pin most accurate.
+
+A detection in one frame only is weak evidence when other frames had the same place in
+view and saw nothing there: a glint on water, a car from one angle. With ``min_frames`` > 1
+and the ground footprint of every frame given to :meth:`Merger.add` (``view``), a suspect is
+reported once ``min_frames`` frames detected it, or when fewer than ``min_frames`` frames
+ever had its place in view (the edge of a sortie, a single photo): a second look is
+required whenever there was one.
 """
 
 from __future__ import annotations
@@ -92,6 +99,9 @@ class Suspect:
 
     class_name: str
     observations: list[Observation] = field(default_factory=list)
+    # Frames that had the suspect's place well in view but did not detect it (counted only
+    # while it is unconfirmed, see Merger).
+    misses: int = 0
 
     @property
     def lon(self) -> float:
@@ -152,8 +162,10 @@ class Merger:
 
     ``distance_m`` is how far apart two detections of one class may lie and still be one
     object (a few times the pin uncertainty). Detections smaller on the ground than their
-    class's ``min_size_m`` are dropped when ``apply_min_size`` is set; suspects seen in fewer
-    than ``min_frames`` frames are not reported.
+    class's ``min_size_m`` are dropped when ``apply_min_size`` is set. Suspects detected in
+    fewer than ``min_frames`` frames are not reported, unless the frames' views were given
+    and fewer than ``min_frames`` of them had the suspect's place in view (then nothing could
+    confirm it, and one detection stands).
     """
 
     def __init__(
@@ -171,6 +183,7 @@ class Merger:
         self.apply_min_size = apply_min_size
         self._min_size = {c.name: c.min_size_m for c in VIOLATION_CLASSES}
         self._clusters: list[Suspect] = []
+        self._views: list[tuple[str, list[tuple[float, float]]]] = []
         self.dropped_small = 0
 
     def add(
@@ -178,13 +191,17 @@ class Merger:
         frame_id: str,
         pose: Any,
         boxes_with_ground: Iterable[tuple[Any, ...]],
+        view: list[tuple[float, float]] | None = None,
     ) -> list[Suspect]:
         """Add one frame's detections; returns the suspects they joined or started.
 
         Each item is ``(box, fix)`` with a :class:`GroundFix`, or the flat
-        ``(box, lon, lat, footprint, uncertainty_m)``.
+        ``(box, lon, lat, footprint, uncertainty_m)``. ``view`` is the ground ring the frame
+        shows well enough to detect in (e.g. the image inset by a margin), given for every
+        frame, with or without detections, when ``min_frames`` > 1.
         """
         touched: list[Suspect] = []
+        new: list[Suspect] = []
         for item in boxes_with_ground:
             box, fix = _split(item)
             if self.apply_min_size and _size_m(fix.footprint) < self._min_size.get(
@@ -205,11 +222,34 @@ class Merger:
             if target is None:
                 target = Suspect(class_name=box.class_name)
                 self._clusters.append(target)
+                new.append(target)
             target.observations.append(obs)
             self._absorb(target)
             if target not in touched:
                 touched.append(target)
+        if self.min_frames > 1:
+            self._count_misses(frame_id, view, [s for s in new if s in self._clusters])
         return touched
+
+    def _count_misses(
+        self, frame_id: str, view: list[tuple[float, float]] | None, new: list[Suspect]
+    ) -> None:
+        """Count frames that had an unconfirmed suspect's place in view and missed it."""
+        # A new suspect: the earlier frames that showed its place without detecting it.
+        for s in new:
+            seen = set(s.frames)
+            lon, lat = s.lon, s.lat
+            s.misses = sum(
+                1 for fid, ring in self._views if fid not in seen and _inside(lon, lat, ring)
+            )
+        if view is None:
+            return
+        self._views.append((frame_id, list(view)))
+        for s in self._clusters:
+            if s in new or len(s.frames) >= self.min_frames or frame_id in s.frames:
+                continue
+            if _inside(s.lon, s.lat, view):
+                s.misses += 1
 
     def _nearest(self, class_name: str, lon: float, lat: float) -> Suspect | None:
         best: Suspect | None = None
@@ -244,11 +284,23 @@ class Merger:
             for other in self._clusters:
                 if other is not target and self._same(target, other):
                     target.observations.extend(other.observations)
+                    target.misses = max(target.misses, other.misses)
                     self._clusters.remove(other)
                     changed = True
                     break
 
     def suspects(self) -> list[Suspect]:
         """The suspected violations so far, most confident first."""
-        out = [s for s in self._clusters if len(s.frames) >= self.min_frames]
+        out = [s for s in self._clusters if self._confirmed(s)]
         return sorted(out, key=lambda s: -s.confidence)
+
+    def _confirmed(self, s: Suspect) -> bool:
+        hits = len(s.frames)
+        if hits >= self.min_frames:
+            return True
+        # Without views nothing is known about second chances: min_frames is strict.
+        return bool(self._views) and hits + s.misses < self.min_frames
+
+    def clusters(self) -> list[Suspect]:
+        """Every cluster, confirmed or not (a caller keeping best frames needs them all)."""
+        return list(self._clusters)

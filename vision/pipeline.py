@@ -4,6 +4,11 @@
 feeds the merger, and keeps just the frames that are currently some suspect's best view, so
 that evidence (frame JPEG with EXIF GPS, crop) can be built when the sortie ends, with
 bounded memory however long the flight.
+
+By default a suspect needs two frames that detected it whenever two or more frames had its
+place in view (a survey's 70 % forward and 60 % side overlap shows every spot in several
+frames): single-frame false alarms (a glint, a car at one angle) do not become evidence,
+while an object at the very edge of a sortie, seen once, still does.
 """
 
 from __future__ import annotations
@@ -18,10 +23,15 @@ from missions.camera import CameraModel
 from telemetry.contract import CameraPose, EvidenceMessage
 from vision.detector import Box, Detector
 from vision.evidence import build_evidence, encode_crop_jpeg, encode_frame_jpeg
-from vision.georef import GeorefError, GroundFix, PoseErrors, box_footprint
+from vision.georef import GeorefError, GroundFix, PoseErrors, box_footprint, pixel_to_ground
 from vision.merge import Merger, Suspect
 
-__all__ = ["FramePipeline", "FrameResult"]
+__all__ = ["VIEW_INSET", "FramePipeline", "FrameResult"]
+
+#: Share of the image width/height on each side left out of a frame's "view" for counting
+#: frames that had a suspect's place in sight: an object's centre near the edge is usually cut
+#: off, and a detector cannot be faulted for missing it there.
+VIEW_INSET = 0.1
 
 
 @dataclass(frozen=True)
@@ -38,7 +48,9 @@ class FramePipeline:
     """Detector + georeferencing + merging for one sortie.
 
     ``on_suspect`` (optional) is called with each suspect a frame created or updated, so a
-    caller can stream progress; nothing here writes logs or the audit trail.
+    caller can stream progress; nothing here writes logs or the audit trail. The default
+    merger is ``Merger(min_frames=2)`` (see the module docstring); pass
+    ``Merger(min_frames=1)`` to report every single detection.
     """
 
     def __init__(
@@ -55,7 +67,7 @@ class FramePipeline:
     ) -> None:
         self.detector = detector
         self.camera_model = camera_model
-        self.merger = merger or Merger()
+        self.merger = merger or Merger(min_frames=2)
         self.ground_alt_amsl_m = ground_alt_amsl_m
         self.stabilized = stabilized
         self.errors = errors
@@ -86,7 +98,7 @@ class FramePipeline:
                 unlocated.append(box)  # above the horizon: nothing to pin on the ground
                 continue
             located.append((box, fix))
-        touched = self.merger.add(frame_id, pose, located)
+        touched = self.merger.add(frame_id, pose, located, view=self._view(pose, w, h))
         self.frames_processed += 1
         if any(s.best_frame == frame_id for s in touched):
             self._images[frame_id] = np.asarray(image)
@@ -97,8 +109,30 @@ class FramePipeline:
         inference_s = float(getattr(self.detector, "last_inference_s", 0.0))
         return FrameResult(frame_id, located, unlocated, inference_s)
 
+    def _view(self, pose: CameraPose, w: int, h: int) -> list[tuple[float, float]] | None:
+        """The ground ring of the frame's inner part (None when it reaches the horizon)."""
+        m = VIEW_INSET
+        us = [w * m, w * (1 - m), w * (1 - m), w * m, w * m]
+        vs = [h * m, h * m, h * (1 - m), h * (1 - m), h * m]
+        try:
+            lon, lat = pixel_to_ground(
+                np.array(us),
+                np.array(vs),
+                pose,
+                self.camera_model,
+                self.ground_alt_amsl_m,
+                image_size=(w, h),
+                stabilized=self.stabilized,
+                frame=self.frame,
+            )
+        except GeorefError:
+            return None
+        return [(float(a), float(b)) for a, b in zip(lon, lat, strict=True)]
+
     def _forget_unused(self) -> None:
-        keep = {s.best_frame for s in self.merger.suspects()}
+        # Unconfirmed clusters too: a second detection may confirm one whose best frame is
+        # an earlier one.
+        keep = {s.best_frame for s in self.merger.clusters()}
         for fid in [f for f in self._images if f not in keep]:
             del self._images[fid]
 

@@ -205,3 +205,55 @@ def test_large_object_cut_at_the_frame_edge_stays_one_suspect() -> None:
     other = pose_at(0.0, 60.0, 2)
     merger.add("other", other, [(whole, box_footprint(whole, other, CAM, frame=FRAME))])
     assert len(merger.suspects()) == 2
+
+
+def view_of(pose: CameraPose, inset: float = 0.1) -> list[tuple[float, float]]:
+    """The ground ring of a frame's inner part (what FramePipeline hands the merger)."""
+    us = np.array([640 * inset, 640 * (1 - inset), 640 * (1 - inset), 640 * inset, 640 * inset])
+    vs = np.array([480 * inset, 480 * inset, 480 * (1 - inset), 480 * (1 - inset), 480 * inset])
+    lon, lat = pixel_to_ground(us, vs, pose, CAM, frame=FRAME)
+    return list(zip(lon.tolist(), lat.tolist(), strict=True))
+
+
+def _frames_over(
+    merger: Merger, ys: list[float], detect_at: set[int], cls: str = "illegal_construction"
+) -> None:
+    """Frames along x=0 at ``ys``; those with index in ``detect_at`` detect the object at 0,0."""
+    for i, y in enumerate(ys):
+        pose = pose_at(0.0, y, float(i))
+        found = []
+        if i in detect_at:
+            b = box_for((0.0, 0.0), pose, cls, 0.6)
+            assert b is not None
+            found.append((b, box_footprint(b, pose, CAM, frame=FRAME)))
+        merger.add(f"f{i}", pose, found, view=view_of(pose))
+
+
+def test_a_detection_other_views_of_the_place_do_not_repeat_is_not_reported() -> None:
+    # Frames 12 m apart at 60 m (the ground is ~50 m x 37 m per frame): 0,0 is in view of
+    # the frames at y = -12, 0 and 12. Only one of them detects something there.
+    for detect_at in ({0}, {1}, {2}):
+        merger = Merger(min_frames=2)
+        _frames_over(merger, [-12.0, 0.0, 12.0], detect_at)
+        assert merger.suspects() == [], detect_at
+        assert len(merger.clusters()) == 1
+    # Detected twice out of three views: a suspect, with both frames.
+    merger = Merger(min_frames=2)
+    _frames_over(merger, [-12.0, 0.0, 12.0], {0, 2})
+    (s,) = merger.suspects()
+    assert s.frames == ["f0", "f2"]
+
+
+def test_a_detection_no_other_frame_could_confirm_is_reported() -> None:
+    # The second frame is 60 m on: 0,0 is out of its view, so one detection is all there is.
+    merger = Merger(min_frames=2)
+    _frames_over(merger, [0.0, 60.0], {0})
+    (s,) = merger.suspects()
+    assert s.frames == ["f0"] and s.misses == 0
+    # Without views the merger cannot know, and min_frames is strict.
+    merger = Merger(min_frames=2)
+    pose = pose_at(0.0, 0.0, 0.0)
+    b = box_for((0.0, 0.0), pose, "illegal_construction", 0.6)
+    assert b is not None
+    merger.add("f0", pose, [(b, box_footprint(b, pose, CAM, frame=FRAME))])
+    assert merger.suspects() == []
