@@ -659,7 +659,8 @@ def create_schedule(
     starts_at = spec.starts_at or local_now.replace(hour=0, minute=0, second=0, microsecond=0)
     if starts_at.tzinfo is None:
         raise ScheduleError("start: give a time with its zone (e.g. 2026-12-01T00:00+08:00)")
-    starts_at = starts_at.astimezone(UTC)
+    # RFC 5545 times have whole seconds (dateutil drops the rest).
+    starts_at = starts_at.astimezone(UTC).replace(microsecond=0)
     parse_rrule(spec.rrule, starts_at, spec.timezone)
     window = parse_window(spec.window)
     policy = str(spec.missed_policy).replace("-", "_")
