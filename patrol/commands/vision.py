@@ -253,6 +253,11 @@ def dataset_cmd(
     ] = None,
     val_fraction: Annotated[float, typer.Option(help="Share of images for val.")] = 0.15,
     test_fraction: Annotated[float, typer.Option(help="Share of images for test.")] = 0.15,
+    distractor_fraction: Annotated[
+        float,
+        typer.Option(help="Share of frames aimed at look-alikes (distractors, greenhouses)."),
+    ] = 0.2,
+    workers: Annotated[int, typer.Option(help="Worlds rendered in parallel processes.")] = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty OUT.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -278,6 +283,8 @@ def dataset_cmd(
             test_site_paths=test_site,
             val_fraction=val_fraction,
             test_fraction=test_fraction,
+            distractor_fraction=distractor_fraction,
+            workers=workers,
             overwrite=overwrite,
         )
     except _user_errors() as exc:

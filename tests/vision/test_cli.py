@@ -54,6 +54,8 @@ def test_user_errors_are_one_line_and_exit_1(tmp_path: Path) -> None:
         (["detect", str(tmp_path / "missing.jpg")], "missing.jpg"),
         (["detect", str(img), "--pose", str(tmp_path / "nope.json")], "--pose"),
         (["eval", "--data", str(tmp_path / "none.yaml")], "data.yaml"),
+        (["dataset", str(tmp_path / "ds"), "--distractor-fraction", "1.5"], "distractor_fraction"),
+        (["dataset", str(tmp_path / "ds"), "--workers", "0"], "workers"),
     ]
     for args, needle in cases:
         res = runner.invoke(app, args)
