@@ -118,7 +118,8 @@ def run(
             launcher,
             notifier=notifier,
             calendar_tables=extra,
-            on_view=lambda view: app_.state.hub.publish(view),
+            # Views come from worker threads too: the hub hands them to its loop.
+            on_view=lambda view: app_.state.hub.publish_threadsafe(view),
         )
         server = uvicorn.Server(
             uvicorn.Config(

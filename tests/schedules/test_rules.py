@@ -1,0 +1,159 @@
+"""The schedule rules without flying: recurrence, windows and daylight, the holiday calendar,
+vehicle assignment, and the missed-run policies as decided by the scheduler."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from cases.schedules import (
+    ScheduleError,
+    ScheduleRun,
+    ScheduleSpec,
+    Slot,
+    assign_vehicles,
+    calendar_for,
+    create_schedule,
+    day_refusal,
+    occurrences,
+    parse_window,
+    sun_times,
+    window_refusal,
+)
+from patrol.scheduler import Scheduler, SimulatedClock
+from tests.schedules.conftest import Db
+
+SH = ZoneInfo("Asia/Shanghai")
+PERIMETER = {"pattern": "perimeter", "vehicle": "copter", "altitude_agl_m": 40.0}
+
+
+def test_rrule_expands_in_local_time_and_never_before_the_start() -> None:
+    start = datetime(2026, 9, 28, tzinfo=SH)
+    got = occurrences(
+        "FREQ=WEEKLY;BYDAY=MO,TH;BYHOUR=9;BYMINUTE=30",
+        start,
+        "Asia/Shanghai",
+        start - timedelta(days=30),
+        start + timedelta(days=7),
+    )
+    assert [d.astimezone(SH).strftime("%a %d %H:%M") for d in got] == [
+        "Mon 28 09:30",
+        "Thu 01 09:30",
+    ]
+    assert all(d.tzinfo is UTC for d in got)
+
+
+def test_daylight_at_the_site() -> None:
+    # Shenyang, 28 September 2026: sunrise about 05:38, sunset about 17:35 (UTC+8).
+    rise, set_ = sun_times(date(2026, 9, 28), 41.76, 123.41) or (None, None)
+    assert rise is not None and set_ is not None
+    assert (
+        abs((rise.astimezone(SH) - datetime(2026, 9, 28, 5, 38, tzinfo=SH)).total_seconds()) < 300
+    )
+    assert (
+        abs((set_.astimezone(SH) - datetime(2026, 9, 28, 17, 35, tzinfo=SH)).total_seconds()) < 300
+    )
+    day = parse_window("daylight")
+    site = (123.41, 41.76)
+    noon = datetime(2026, 9, 28, 12, tzinfo=SH)
+    assert window_refusal(day, "Asia/Shanghai", noon, 600, site) is None
+    late = window_refusal(day, "Asia/Shanghai", noon.replace(hour=17, minute=30), 600, site)
+    assert late is not None and "not in daylight" in late
+    assert sun_times(date(2026, 12, 21), 80.0, 0.0) is None  # polar night
+
+
+def test_windows_are_checked_for_the_whole_sortie() -> None:
+    w = parse_window("08:00-18:00")
+    at = datetime(2026, 9, 28, 17, 55, tzinfo=SH)
+    assert window_refusal(w, "Asia/Shanghai", at, 60, (0, 0)) is None
+    assert "outside the window 08:00-18:00" in str(
+        window_refusal(w, "Asia/Shanghai", at, 600, (0, 0))
+    )
+    with pytest.raises(ScheduleError, match=r"^window: end 06:00 is not after start 18:00"):
+        parse_window("18:00-06:00")
+
+
+def test_holidays_from_the_legal_calendar(db: Db) -> None:
+    with db.sessions() as s:
+        cal = calendar_for(s)
+
+    def at(d: date) -> datetime:
+        return datetime(d.year, d.month, d.day, 9, tzinfo=SH)
+
+    national_day, ordinary_saturday, makeup_saturday = (
+        date(2026, 10, 1),
+        date(2026, 10, 17),
+        date(2026, 10, 10),
+    )
+    assert day_refusal(cal, True, False, at(national_day)) == (
+        "skip_holiday",
+        "2026-10-01 is a public holiday (National Day)",
+    )
+    assert day_refusal(cal, True, False, at(ordinary_saturday)) is None
+    assert day_refusal(cal, False, True, at(ordinary_saturday)) is not None
+    assert day_refusal(cal, False, True, at(makeup_saturday)) is None  # 调休 workday
+    assert day_refusal(cal, False, False, at(national_day)) is None
+
+
+def test_vehicles_assigned_in_time_order_first_free_first() -> None:
+    t = datetime(2026, 9, 28, 1, tzinfo=UTC)
+    a = Slot(t, t + timedelta(minutes=10), "a", ("uav-1",))
+    b = Slot(t + timedelta(minutes=5), t + timedelta(minutes=15), "b", ("uav-1", "uav-2"))
+    c = Slot(t + timedelta(minutes=6), t + timedelta(minutes=9), "c", ("uav-1", "uav-2"))
+    d = Slot(t + timedelta(minutes=10), t + timedelta(minutes=20), "d", ("uav-1",))
+    result = assign_vehicles([d, c, b, a])
+    assert [result.vehicle.get(x) for x in (a, b, c, d)] == ["uav-1", "uav-2", None, "uav-1"]
+    assert [(s.schedule, [h[0] for h in held]) for s, held in result.refused] == [
+        ("c", ["uav-1", "uav-2"])
+    ]
+
+
+def _decide(db: Db, policy: str, down_until: datetime) -> list[Any]:
+    mon = datetime(2026, 9, 28, tzinfo=SH)
+    with db.sessions() as s:
+        row = create_schedule(
+            s,
+            ScheduleSpec(
+                "每日",
+                db.site_id,
+                "FREQ=DAILY;BYHOUR=9,15",
+                ["uav-1"],
+                PERIMETER,
+                starts_at=mon,
+                missed_policy=policy,
+            ),
+            "user:super",
+            now=mon,
+        )
+        s.commit()
+        sid = row.id
+    # The service comes up at `down_until` after being down since Monday 00:00.
+    sched = Scheduler(db.sessions, launcher=None, clock=SimulatedClock(down_until))  # type: ignore[arg-type]
+    launches = sched.decide(down_until)
+    with db.sessions() as s:
+        runs = s.scalars(
+            select(ScheduleRun).where(ScheduleRun.schedule_id == sid).order_by(ScheduleRun.due_at)
+        ).all()
+        out = [(r.due_at.astimezone(SH).strftime("%a %H:%M"), r.decision, r.status) for r in runs]
+    assert sched.decide(down_until) == []  # decided once
+    return [out, len(launches)]
+
+
+def test_missed_runs_run_once_late(db: Db) -> None:
+    out, launches = _decide(db, "run_once_late", datetime(2026, 9, 29, 16, tzinfo=SH))
+    assert out == [
+        ("Mon 09:00", "skip_missed", "skipped"),
+        ("Mon 15:00", "skip_missed", "skipped"),
+        ("Tue 09:00", "skip_missed", "skipped"),
+        ("Tue 15:00", "run_late", "pending"),
+    ]
+    assert launches == 1
+
+
+def test_missed_runs_skipped(db: Db) -> None:
+    out, launches = _decide(db, "skip", datetime(2026, 9, 29, 16, tzinfo=SH))
+    assert [d for _, d, _ in out] == ["skip_missed"] * 4 and launches == 0
