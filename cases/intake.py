@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,9 +40,18 @@ def next_case_number(session: Session, department: str, when: datetime) -> str:
     """The next case number of ``department`` in the legal year of ``when``."""
     year = when.astimezone(LEGAL_TZ).year
     prefix = f"{department}-{year}-"
-    numbers = session.scalars(select(Case.number).where(Case.number.like(f"{prefix}%"))).all()
     # The highest serial, not the count: numbers stay unique even if a case row is removed.
-    serials = [int(n[len(prefix) :]) for n in numbers if n[len(prefix) :].isdigit()]
+    # Serials are zero-padded to five digits and longer only without leading zeros, so the
+    # longest, then highest, number is the highest serial: ask the database for the top
+    # few instead of reading every number of the year (the ingest asks once per batch).
+    matching = select(Case.number).where(Case.number.like(f"{prefix}%"))
+    top = session.scalars(
+        matching.order_by(func.length(Case.number).desc(), Case.number.desc()).limit(20)
+    ).all()
+    serials = [int(n[len(prefix) :]) for n in top if n[len(prefix) :].isdigit()]
+    if not serials and len(top) == 20:  # only odd numbers on top: look at all of them
+        numbers = session.scalars(matching).all()
+        serials = [int(n[len(prefix) :]) for n in numbers if n[len(prefix) :].isdigit()]
     return f"{prefix}{max(serials, default=0) + 1:05d}"
 
 

@@ -17,7 +17,7 @@ from cases import audit
 from cases.db import make_engine, session_factory
 from cases.errors import NotFoundError
 from cases.evidence import EvidenceRecord, store_evidence, store_evidence_many
-from cases.intake import attach_many, attach_to_case
+from cases.intake import attach_many, attach_to_case, next_case_number
 from cases.models import Case, CaseEvidence
 
 from .factories import BASE_LAT, BASE_LON, evidence_record
@@ -91,6 +91,26 @@ def test_configurable_distance(session: Session) -> None:
 def test_unknown_evidence_is_refused(session: Session) -> None:
     with pytest.raises(NotFoundError, match="ev-missing"):
         attach_to_case(session, "ev-missing")
+
+
+def test_case_numbers_continue_after_the_highest_serial(session: Session) -> None:
+    a = _ingest(session)
+    prefix = a.number.rsplit("-", 1)[0]
+
+    def add(number: str) -> None:
+        session.add(
+            Case(
+                number=number, department=a.department, class_name=a.class_name, lat=a.lat,
+                lon=a.lon, opened_at=a.opened_at, updated_at=a.updated_at,
+            )
+        )  # fmt: skip
+        session.commit()
+
+    for number in ("00012", "00007", "manual-3"):  # a gap, an older one, a hand-made one
+        add(f"{prefix}-{number}")
+    assert next_case_number(session, a.department, a.opened_at) == f"{prefix}-00013"
+    add(f"{prefix}-100000")  # past five digits
+    assert next_case_number(session, a.department, a.opened_at) == f"{prefix}-100001"
 
 
 def _batch_world() -> tuple[list[EvidenceRecord], list[EvidenceRecord]]:
