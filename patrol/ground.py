@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -215,6 +216,23 @@ class Ground:
         ingest.start()
         self._ingests[vehicle_id] = ingest
         self._stops.append(lambda: ingest.stop(timeout=10))
+
+    def restart_ingest(self, down_s: float = 0.0, timeout: float = 10.0) -> list[str]:
+        """Restart the gateway ingest: stop every worker, stay down `down_s` seconds, start
+        them again. Their persistent broker sessions keep what arrives meanwhile (scenario
+        fault `gateway_restart`). Returns the vehicle ids (or "+") whose worker restarted."""
+        with self._lock:
+            names = list(self._ingests)
+            workers = [self._ingests.pop(name) for name in names]
+        for worker in workers:
+            worker.stop(timeout=timeout)
+        if down_s > 0:
+            time.sleep(down_s)
+        with self._lock:
+            for name in names:
+                if self.started and self.broker is not None:
+                    self._start_ingest(name)
+        return names
 
     def publisher(self, vehicle_id: str) -> Any:
         """A started evidence publisher (durable outbox under outbox/) for `vehicle_id`; the
