@@ -111,6 +111,8 @@ class SortieSpec:
     world: Any = None  # simulators.world World; None: generate_world(site, seed) when vision
     seed: int = 7
     backend: str = "builtin"
+    #: The ArduPilot SITL binary (backend "sitl"); only `patrol` reads FIELDPATROL_SITL_*.
+    sitl_binary: str | None = None
     speedup: float = 25.0
     home_amsl_m: float = 42.0
     sim_params: dict[str, float] | None = None
@@ -355,10 +357,15 @@ class SortieRun:
             raise SortieError(
                 f"vehicle kind {spec.vehicle_kind!r} is not known; use one of {', '.join(KINDS)}"
             )
-        if spec.backend != "builtin":
+        if spec.backend not in ("builtin", "sitl"):
             raise SortieError(
                 f"backend {spec.backend!r} is not supported by SortieRun; use 'builtin' "
-                "(the built-in simulator)"
+                "(the built-in simulator) or 'sitl' (ArduPilot SITL)"
+            )
+        if spec.backend == "sitl" and not spec.sitl_binary:
+            raise SortieError(
+                "backend 'sitl' needs the SITL binary: set FIELDPATROL_SITL_COPTER / "
+                "FIELDPATROL_SITL_ROVER (SortieSpec.sitl_binary)"
             )
         self.ground = ground
         self.spec = spec
@@ -703,18 +710,32 @@ class SortieRun:
             self._final = "aborted"
             return
         self._set_status("launching", {"backend": spec.backend, "speedup": spec.speedup})
-        sim = SimulatorServer(
-            kind=spec.vehicle_kind,
-            home=(launch_lat, launch_lon, spec.home_amsl_m),
-            port=0,
-            sysid=spec.sysid,
-            speedup=spec.speedup,
-            seed=spec.seed,
-            params=spec.sim_params,
-            # Evidence is dated by the real clock: at a speed-up, simulated time would run
-            # ahead and date captures in the future.
-            wall_clock=True,
-        )
+        sim: Any
+        if spec.backend == "sitl":
+            from simulators.sitl import SitlVehicle
+
+            # Same interface as the built-in simulator: start() -> url, stop(), faults.
+            sim = SitlVehicle(
+                str(spec.sitl_binary),
+                kind=spec.vehicle_kind,
+                home=(launch_lat, launch_lon, spec.home_amsl_m),
+                speedup=spec.speedup,
+                sysid=spec.sysid,
+                params=spec.sim_params,
+            )
+        else:
+            sim = SimulatorServer(
+                kind=spec.vehicle_kind,
+                home=(launch_lat, launch_lon, spec.home_amsl_m),
+                port=0,
+                sysid=spec.sysid,
+                speedup=spec.speedup,
+                seed=spec.seed,
+                params=spec.sim_params,
+                # Evidence is dated by the real clock: at a speed-up, simulated time would run
+                # ahead and date captures in the future.
+                wall_clock=True,
+            )
         url = await asyncio.to_thread(sim.start)
         self.simulator = sim
         self._on_stop(sim.stop)
