@@ -226,10 +226,9 @@ class AuditWriter:
                 f"payload is a {type(payload).__name__}: give a dict of the event's details"
             )
         payload_text = canonical_json(dict(payload))
-        if self._size is None:
-            self._size, self._peaks = _lock_state(self.session)
-            self._sqlite = self.session.connection().dialect.name == "sqlite"
+        self.lock()
         index = self._size
+        assert index is not None
         now = datetime.now(UTC)
         naive = now.replace(tzinfo=None).isoformat(timespec="microseconds")
         digest = hashlib.sha256(payload_text.encode("utf-8")).hexdigest()
@@ -252,6 +251,17 @@ class AuditWriter:
         if len(self._rows) >= self.batch_size:
             self.flush()
         return index
+
+    def lock(self) -> None:
+        """Take the append lock (the tree-state row) now, if this transaction has not yet.
+
+        Appends take it anyway; taking it first serialises whole write phases of concurrent
+        transactions (e.g. two ingest workers) instead of letting them interleave, which
+        avoids deadlocks on the other rows they both update.
+        """
+        if self._size is None:
+            self._size, self._peaks = _lock_state(self.session)
+            self._sqlite = self.session.connection().dialect.name == "sqlite"
 
     def flush(self) -> None:
         """Write the buffered entries, tree nodes and the new tree state."""

@@ -214,6 +214,10 @@ class Processor:
             batch.new_media = []
         if not batch.pending:
             return
+        if batch.writer is not None:
+            # Concurrent workers (PostgreSQL) write one batch at a time from here on: no
+            # deadlock over the cases they both update, no race for case numbers.
+            batch.writer.lock()
         new = store_evidence_many(session, [p.record for p in batch.pending])
         stored: list[_Pending] = []
         for p in batch.pending:
