@@ -194,7 +194,12 @@ def run(
         except ScenarioError as exc:
             fail(str(exc))
     report_dir = report or settings.reports_dir / "scenarios"
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # Ctrl-C and SIGTERM both unwind through the runner's cleanup, even when this process
+    # was started with SIGINT ignored (a background job of a non-interactive shell).
+    previous = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_interrupt),
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+    }
     results = []
     try:
         for scenario in loaded:
@@ -202,7 +207,9 @@ def run(
             result = ScenarioRun(
                 scenario,
                 report_dir=report_dir,
-                progress=lambda message: console.print(f"  {message}", highlight=False),
+                progress=lambda message: console.print(
+                    f"  {message}", highlight=False, soft_wrap=True
+                ),
                 sitl_copter=settings.sitl_copter,
                 sitl_rover=settings.sitl_rover,
                 keep_home=keep,
@@ -210,20 +217,25 @@ def run(
             results.append(result)
             for verdict in result.verdicts:
                 mark = "[green]✔[/]" if verdict.passed else "[red]✘[/]"
-                console.print(f"  {mark} {verdict.message}", highlight=False)
+                # One line per verdict, never wrapped: CI logs are searched for them.
+                console.print(f"  {mark} {verdict.message}", highlight=False, soft_wrap=True)
             if result.error:
-                console.print(f"  [red]✘ run error:[/] {result.error}", highlight=False)
+                console.print(
+                    f"  [red]✘ run error:[/] {result.error}", highlight=False, soft_wrap=True
+                )
             state = "[green]通过 PASSED[/]" if result.passed else "[red]未通过 FAILED[/]"
             console.print(
                 f"  {state} in {result.wall_s:.1f} s (CPU {result.cpu_s:.1f} s); "
                 f"report {result.report}",
                 highlight=False,
+                soft_wrap=True,
             )
     except KeyboardInterrupt:
         console.print("interrupted: everything the run started has been stopped")
         raise typer.Exit(130) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if junit is not None:
         write_junit(results, junit)
     failed = [r for r in results if not r.passed]

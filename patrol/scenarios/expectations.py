@@ -61,7 +61,9 @@ def _planted_found(scenario: Scenario, record: RunRecord, e: Expectation) -> Ver
             missed.append(f"{p.id} {p.class_name}, {near}")
     found = len(planted) - len(missed)
     need = _ceil(fraction * len(planted))
-    if fraction >= 1.0:
+    if fraction >= 1.0 and len(planted) == 1:
+        threshold = f"the 1 planted violation found within {within:g} m"
+    elif fraction >= 1.0:
         threshold = f"all {len(planted)} planted violations found within {within:g} m"
     else:
         threshold = (

@@ -109,18 +109,20 @@ class ScenarioRun:
 
     def run(self) -> ScenarioResult:
         started, cpu0 = time.monotonic(), time.process_time()
+        interrupted = False
         try:
             try:
                 self._start()
                 self._fly()
                 self._collect()
             except KeyboardInterrupt:
+                interrupted = True
                 self.error = "interrupted (Ctrl-C)"
                 raise
             except Exception as exc:  # reported as the scenario's error, never a traceback
                 self.error = self.error or _one_line(exc)
             finally:
-                self._stop()
+                self._stop(interrupted)
         finally:
             self.record.wall_s = round(time.monotonic() - started, 2)
             self.record.cpu_s = round(time.process_time() - cpu0, 2)
@@ -187,9 +189,8 @@ class ScenarioRun:
                 sysid=v.sysid,
                 vision=vision,
                 flight_timeout_s=sc.timeout_s,
+                sitl_binary=self._sitl_binary(v) if v.backend == "sitl" else None,
             )
-            if v.backend == "sitl":
-                spec.sitl_binary = self._sitl_binary(v)  # type: ignore[attr-defined]
             record = VehicleRecord(
                 id=v.id,
                 kind=v.kind,
@@ -576,16 +577,22 @@ class ScenarioRun:
             self.record.audit_ok = bool(report.ok)
             self.record.audit_entries = int(audit.count(session))
 
-    def _stop(self) -> None:
-        """Stop everything this run started, in reverse order, each step bounded in time."""
+    def _stop(self, interrupted: bool = False) -> None:
+        """Stop everything this run started, in reverse order, each step bounded in time.
+
+        After a Ctrl-C nobody waits for a simulated vehicle to fly home: the simulators are
+        stopped at once, and the sorties get a few seconds to unwind."""
         for vehicle in self.vehicles.values():
             run = vehicle.run
             if run is None or run.done or run._thread is None:
                 continue
-            run.abort("scenario stopped")
-            with contextlib.suppress(Exception):
-                run.wait(20)
+            run.abort("interrupted" if interrupted else "scenario stopped")
             sim = run.simulator
+            if interrupted and sim is not None:
+                with contextlib.suppress(Exception):
+                    sim.stop()
+            with contextlib.suppress(Exception):
+                run.wait(3 if interrupted else 20)
             if sim is not None:  # a sortie stuck past its wait: its simulator must not outlive us
                 with contextlib.suppress(Exception):
                     sim.stop()
