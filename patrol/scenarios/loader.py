@@ -172,7 +172,7 @@ def load_scenario(
                 kind=raw["kind"],
                 backend=vb,
                 speedup=float(raw.get("speedup", DEFAULT_SPEEDUP[vb])),
-                home=tuple(raw["home"]) if "home" in raw else None,  # type: ignore[arg-type]
+                home=(float(raw["home"][0]), float(raw["home"][1])) if "home" in raw else None,
                 params={k: float(v) for k, v in raw.get("params", {}).items()},
                 sysid=i + 1,
             )
@@ -312,7 +312,7 @@ def _mission(raw: dict[str, Any], base: Path, fail: Any) -> MissionSpec:
         trigger_distance_m=raw.get("trigger_distance_m"),
         front_overlap=raw.get("front_overlap"),
         side_overlap=raw.get("side_overlap"),
-        area=tuple(tuple(pt) for pt in raw["area"]) if "area" in raw else None,  # type: ignore[misc]
+        area=tuple((float(a), float(b)) for a, b in raw["area"]) if "area" in raw else None,
     )
 
 
@@ -441,7 +441,7 @@ def _from_file(site: Any, mission: MissionSpec, vehicle: VehicleSpec, fail: Any)
     report = check_mission(site, mf.items, vehicle=vehicle.kind)
     if not report.ok:
         raise fail("mission.file", "does not fit the site: " + "; ".join(report.problems[:2]))
-    alt = max((float(it.z) for it in mf.items[1:] if it.lat_deg or it.lon_deg), default=30.0)
+    alt = max((float(it.alt_m) for it in mf.items[1:] if it.lat_deg or it.lon_deg), default=30.0)
     path = [site.launch, *nav]
     length = sum(_metres(a, b) for a, b in itertools.pairwise(path))
     speed = mission.speed_m_s or (10.0 if vehicle.kind == "copter" else 3.0)

@@ -130,10 +130,10 @@ def map_svg(scenario: Scenario, record: RunRecord) -> str:
     for entry in record.timeline:
         if entry.kind != "fault":
             continue
-        v = record.vehicles.get(entry.vehicle)
-        if v is None or not v.track:
+        hit = record.vehicles.get(entry.vehicle)
+        if hit is None or not hit.track:
             continue
-        _t, lon, lat = min(v.track, key=lambda p: abs(p[0] - entry.t_s))
+        _t, lon, lat = min(hit.track, key=lambda p: abs(p[0] - entry.t_s))
         x, y = m.lonlat(lon, lat)
         out.append(
             f'<path d="M{x:.1f},{y - 9:.1f} L{x + 8:.1f},{y + 6:.1f} L{x - 8:.1f},{y + 6:.1f} Z" '

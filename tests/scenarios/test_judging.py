@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from patrol.scenarios import load_scenario
+from patrol.scenarios import Scenario, load_scenario
 from patrol.scenarios.expectations import evaluate
 from patrol.scenarios.junit import ScenarioResult, write_junit
 from patrol.scenarios.record import Planted, RunRecord, Suspect, VehicleRecord
@@ -20,11 +21,11 @@ FENCE = ROOT / "examples" / "scenarios" / "fence-breach.yaml"
 
 
 @pytest.fixture(scope="module")
-def nominal():  # type: ignore[no-untyped-def]
+def nominal() -> Scenario:
     return load_scenario(NOMINAL)
 
 
-def _record(scenario, **vehicle) -> RunRecord:  # type: ignore[no-untyped-def]
+def _record(scenario: Scenario, **vehicle: Any) -> RunRecord:
     """A completed flight over the launch point, all planted violations found exactly."""
     from patrol.scenarios.world import build_world
 
@@ -54,13 +55,13 @@ def _record(scenario, **vehicle) -> RunRecord:  # type: ignore[no-untyped-def]
     return rec
 
 
-def test_a_perfect_record_passes_every_nominal_expectation(nominal) -> None:  # type: ignore[no-untyped-def]
+def test_a_perfect_record_passes_every_nominal_expectation(nominal: Scenario) -> None:
     verdicts = evaluate(nominal, _record(nominal))
     assert [v.key for v in verdicts] == [e.key for e in nominal.expectations]
     assert all(v.passed for v in verdicts), [v.message for v in verdicts if not v.passed]
 
 
-def test_a_missed_violation_reads_with_threshold_and_measured_value(nominal) -> None:  # type: ignore[no-untyped-def]
+def test_a_missed_violation_reads_with_threshold_and_measured_value(nominal: Scenario) -> None:
     rec = _record(nominal)
     missed = rec.suspects.pop(1)
     # A suspect of the right class, 23 m off: not "found within 10 m", and a false suspect.
@@ -77,7 +78,7 @@ def test_a_missed_violation_reads_with_threshold_and_measured_value(nominal) -> 
     assert verdicts["false_suspects"].value == 1 and verdicts["false_suspects"].passed
 
 
-def test_evidence_lost_on_the_way_fails_all_sent(nominal) -> None:  # type: ignore[no-untyped-def]
+def test_evidence_lost_on_the_way_fails_all_sent(nominal: Scenario) -> None:
     rec = _record(nominal)
     rec.evidence_submitted = 5
     rec.evidence_stored = 4
@@ -86,7 +87,7 @@ def test_evidence_lost_on_the_way_fails_all_sent(nominal) -> None:  # type: igno
     assert "measured 4 evidence items in the case record of 5 sent" in verdict.message
 
 
-def test_a_track_leaving_the_fence_is_measured_in_metres(nominal) -> None:  # type: ignore[no-untyped-def]
+def test_a_track_leaving_the_fence_is_measured_in_metres(nominal: Scenario) -> None:
     lon, lat = nominal.site.launch
     # 0.0005 degrees south of the launch point: about 25 m outside the south edge (-30 m).
     outside = [(0.0, lon, lat), (70.0, lon, lat - 0.0005), (100.0, lon, lat)]
@@ -115,7 +116,7 @@ def test_failsafe_timing_and_outcome() -> None:
     assert "copter-1 completed" in verdicts["outcome"].measured
 
 
-def test_junit_and_html_report(tmp_path: Path, nominal) -> None:  # type: ignore[no-untyped-def]
+def test_junit_and_html_report(tmp_path: Path, nominal: Scenario) -> None:
     rec = _record(nominal)
     rec.suspects.pop(0)
     rec.note(40.0, "copter-1", "fault", "timeline[0] wind speed_m_s=8")

@@ -203,3 +203,80 @@ def test_command_line_reports_a_malformed_file_in_one_line(tmp_path: Path) -> No
     assert lines[0].startswith(f"error: {bad}: mission.altitude_agl_m:")
     assert "▶" not in result.stderr  # no scenario started
     assert not (tmp_path / "home" / "reports").exists()
+
+
+def test_a_mission_file_instead_of_a_pattern(tmp_path: Path) -> None:
+    """pattern: file flies a QGC .plan as it is (checked against the site); its duration is
+    estimated, so a fault past its end is still refused."""
+    from missions.formats import plan_to_file, save_mission
+    from missions.patterns import plan_perimeter
+    from missions.site import load_site
+
+    site = load_site(ROOT / "examples" / "sites" / "shenyang-hunhe.geojson")
+    plan = plan_perimeter(site, vehicle="copter", altitude_agl_m=40)
+    save_mission(tmp_path / "loop.plan", plan_to_file(plan), plan.path_lonlat)
+    doc = {
+        "version": 1,
+        "name": "from a file",
+        "site": str(ROOT / "examples" / "sites" / "shenyang-hunhe.geojson"),
+        "vehicles": [{"id": "uav", "kind": "copter"}],
+        "mission": {"pattern": "file", "file": "loop.plan"},
+        "timeline": [{"at": 30, "wind": {"speed_m_s": 8, "from_deg": 270}}],
+        "expect": [{"inside_fence": {}}],
+    }
+    path = tmp_path / "file.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    scenario = load_scenario(path)
+    planned = scenario.sorties["uav"]
+    assert len(planned.items) == len(plan.items)
+    assert planned.plan.altitude_agl_m == pytest.approx(40.0)
+    assert 0.5 * plan.estimates.duration_s < planned.duration_s < 2 * plan.estimates.duration_s
+    doc["timeline"] = [{"at": 5000, "wind": {"speed_m_s": 8}}]
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    assert "timeline[0].at: 5000 s is after the end of the mission" in _error(path)
+    doc["mission"] = {"pattern": "file", "file": "missing.plan"}
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    assert "mission.file:" in _error(path) and "not found" in _error(path)
+
+
+def test_same_file_same_world(tmp_path: Path) -> None:
+    """Determinism of what a scenario puts on the ground: the same file gives the same
+    planted objects and the same ground texture under the camera."""
+    from datetime import UTC, datetime
+
+    from missions.camera import CameraModel
+    from patrol.scenarios.loader import detector_camera
+    from patrol.scenarios.world import build_world
+    from simulators.camera import SyntheticCamera
+    from telemetry.contract import CameraPose
+
+    for name in ("nominal-survey.yaml", "two-vehicles-split.yaml"):
+        a, b = (
+            load_scenario(ROOT / "examples" / "scenarios" / name),
+            load_scenario(ROOT / "examples" / "scenarios" / name),
+        )
+        wa, wb = build_world(a.site, a.world), build_world(b.site, b.world)
+        assert [(o.id, o.class_name, o.lat, o.lon, o.heading_deg) for o in wa.objects] == [
+            (o.id, o.class_name, o.lat, o.lon, o.heading_deg) for o in wb.objects
+        ]
+        assert wa.violations, name
+        assert a.sorties.keys() == b.sorties.keys()
+        for vid in a.sorties:
+            assert a.sorties[vid].path_lonlat == b.sorties[vid].path_lonlat
+        if name != "nominal-survey.yaml":
+            continue  # one rendered frame is proof enough, and rendering costs seconds
+        target = wa.violations[0]
+        pose = CameraPose(
+            time=datetime(2026, 5, 1, 3, 0, tzinfo=UTC),
+            lat=target.lat,
+            lon=target.lon,
+            alt_agl_m=50,
+            alt_amsl_m=92,
+            roll_deg=0,
+            pitch_deg=0,
+            yaw_deg=0,
+        )
+        camera = detector_camera(CameraModel)
+        frame_a = SyntheticCamera(wa, camera, seed=a.seed).render(pose).image
+        frame_b = SyntheticCamera(wb, camera, seed=b.seed).render(pose).image
+        assert (frame_a == frame_b).all()
