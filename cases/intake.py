@@ -131,22 +131,30 @@ def distance_m_between(case: Case, evidence: Evidence) -> float:
 
 
 def _new_case(evidence: Sighting, number: str, department: str, now: datetime) -> Case:
+    return Case(**_case_row(evidence, number, department, now, None))
+
+
+def _case_row(
+    evidence: Sighting, number: str, department: str, now: datetime, newest: datetime | None
+) -> dict[str, Any]:
+    """The column values of a new case (what _new_case sets, plus the defaults)."""
     route = route_for(evidence.class_name)
-    return Case(
-        number=number,
-        department=department,
-        class_name=evidence.class_name,
-        violation_code=route.violation_code,
-        procedure="general",
-        state="suspected",
-        lat=evidence.lat,
-        lon=evidence.lon,
-        site_id=evidence.site_id,
-        opened_at=now,
-        updated_at=now,
-        title=f"疑似{route.name_zh}（{evidence.site_id}）",
-        facts_json={},
-    )
+    return {
+        "number": number,
+        "department": department,
+        "class_name": evidence.class_name,
+        "violation_code": route.violation_code,
+        "procedure": "general",
+        "state": "suspected",
+        "lat": evidence.lat,
+        "lon": evidence.lon,
+        "site_id": evidence.site_id,
+        "opened_at": now,
+        "last_evidence_at": newest,
+        "updated_at": now,
+        "title": f"疑似{route.name_zh}（{evidence.site_id}）",
+        "facts_json": {},
+    }
 
 
 def _opened_entry(case: Case, evidence_id: str) -> tuple[str, str, dict[str, Any]]:
@@ -375,7 +383,7 @@ def _open_cases(session: Session, new: list[_Slot], now: datetime) -> set[_Slot]
         _ensure_department(session, code)
     for _attempt in range(5):
         serial: dict[str, int] = {}
-        cases: list[Case] = []
+        rows: list[dict[str, Any]] = []
         for slot in new:
             assert slot.first is not None
             department = route_for(slot.class_name).department
@@ -385,13 +393,13 @@ def _open_cases(session: Session, new: list[_Slot], now: datetime) -> set[_Slot]
             else:
                 serial[department] += 1
             number = f"{department}-{now.astimezone(LEGAL_TZ).year}-{serial[department]:05d}"
-            case = _new_case(slot.first, number, department, now)
-            case.last_evidence_at = slot.newest
-            cases.append(case)
+            rows.append(_case_row(slot.first, number, department, now, slot.newest))
         try:
             with session.begin_nested():
-                session.add_all(cases)
-                session.flush()
+                # ORM bulk INSERT ... RETURNING: persistent Case objects without the unit of
+                # work's per-object bookkeeping (which cost more than the rest of intake).
+                stmt = insert(Case).returning(Case, sort_by_parameter_order=True)
+                cases = list(session.scalars(stmt, rows))
         except IntegrityError:
             continue
         for slot, case in zip(new, cases, strict=True):
