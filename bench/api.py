@@ -4,6 +4,10 @@ evidence list with 100 concurrent clients against 10,000 cases and 100,000 evide
 10 Hz from the real broker. Prints one JSON object.
 
     .venv/bin/python bench/api.py [--cases 10000] [--evidence 100000] [--clients 100]
+        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/<empty database>]
+
+Each phase also reports the gateway process's CPU time per request and the machine's load
+average: on a shared machine the wall-clock figures mostly measure the other jobs.
 """
 
 from __future__ import annotations
@@ -130,6 +134,30 @@ def serve(url: str, home: str, port: int, secret: bytes, mqtt_port: int) -> None
     )
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(pid: int, phase: Any) -> dict[str, Any]:
+    """Run ``phase()``; add the gateway's CPU time per request and the machine's load, since
+    wall-clock figures on a shared machine say more about the other jobs than the gateway."""
+    load_before = os.getloadavg()[0]
+    cpu0, own0 = _cpu_s(pid), time.process_time()
+    out: dict[str, Any] = phase()
+    cpu, own = _cpu_s(pid) - cpu0, time.process_time() - own0
+    n = max(1, int(out.get("requests", 0)))
+    out["gateway_cpu_s"] = round(cpu, 2)
+    if "requests" in out:
+        out["gateway_cpu_ms_per_request"] = round(cpu / n * 1000, 2)
+        # What two idle cores could serve at this CPU cost (one uvicorn worker uses one).
+        out["cpu_bound_req_per_s_one_core"] = round(n / cpu, 1) if cpu > 0 else None
+    out["client_cpu_s"] = round(own, 2)
+    out["load_avg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    return out
+
+
 def _pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))]
@@ -181,6 +209,7 @@ async def fanout(
     from telemetry.contract import TelemetryMessage, topic_for
 
     received = [0] * clients
+    sent = [0]
     lat_ms: list[float] = []
     ws_url = base.replace("http://", "ws://") + f"/api/live?token={token}"
     conns = [await websockets.connect(ws_url, max_queue=None) for _ in range(clients)]
@@ -208,6 +237,7 @@ async def fanout(
             client.publish(
                 topic_for("bench-site", vehicle, "telemetry"), msg.model_dump_json().encode()
             )
+            sent[0] += 1
             nxt += period
             time.sleep(max(0.0, nxt - time.monotonic()))
         client.disconnect()
@@ -244,6 +274,7 @@ async def fanout(
         "messages_per_client_mean": round(statistics.mean(received), 1),
         "messages_per_client_min": min(received),
         "expected_per_client": expected,
+        "published": sent[0],
         "delivered_per_s": round(sum(received) / seconds, 1),
         "latency_p50_ms": round(_pct(lat_ms, 50), 1) if lat_ms else None,
         "latency_p99_ms": round(_pct(lat_ms, 99), 1) if lat_ms else None,
@@ -259,13 +290,18 @@ def main() -> None:
     parser.add_argument("--ws-clients", type=int, default=200)
     parser.add_argument("--ws-seconds", type=float, default=10.0)
     parser.add_argument("--mqtt-port", type=int, default=1883)
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="an EMPTY database to fill (e.g. PostgreSQL); default: a temporary SQLite file",
+    )
     args = parser.parse_args()
 
     from gateway.auth import tokens
     from patrol.services import free_port
 
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/bench.db"
+        url = args.database_url or f"sqlite:///{tmp}/bench.db"
         t0 = time.perf_counter()
         ids = populate(url, args.cases, args.evidence)
         populate_s = time.perf_counter() - t0
@@ -292,26 +328,29 @@ def main() -> None:
             insp, _ = tokens.issue(secret, ids["insp"], "insp")
             out: dict[str, Any] = {
                 "machine": f"{os.cpu_count()} cores {platform.machine()}, "
-                f"python {platform.python_version()}, SQLite",
+                f"python {platform.python_version()}, {url.split(':', 1)[0]}",
+                "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
                 "cases": args.cases,
                 "evidence": args.evidence,
                 "populate_s": round(populate_s, 1),
                 "concurrent_clients": args.clients,
             }
-            out["case_list_admin"] = asyncio.run(
-                load(base, "/api/cases", admin, args.clients, args.requests)
-            )
-            out["evidence_list_admin"] = asyncio.run(
-                load(base, "/api/evidence", admin, args.clients, args.requests)
-            )
-            out["case_list_department"] = asyncio.run(
-                load(base, "/api/cases", insp, args.clients, args.requests // 2)
-            )
-            out["evidence_list_department"] = asyncio.run(
-                load(base, "/api/evidence", insp, args.clients, args.requests // 2)
-            )
-            out["live_fanout"] = asyncio.run(
-                fanout(base, admin, args.ws_clients, 10.0, args.ws_seconds, args.mqtt_port)
+            pid = proc.pid or 0
+            for name, path, token, n in (
+                ("case_list_admin", "/api/cases", admin, args.requests),
+                ("evidence_list_admin", "/api/evidence", admin, args.requests),
+                ("case_list_department", "/api/cases", insp, args.requests),
+                ("evidence_list_department", "/api/evidence", insp, args.requests),
+            ):
+                out[name] = measured(
+                    pid,
+                    lambda p=path, t=token, k=n: asyncio.run(load(base, p, t, args.clients, k)),
+                )
+            out["live_fanout"] = measured(
+                pid,
+                lambda: asyncio.run(
+                    fanout(base, admin, args.ws_clients, 10.0, args.ws_seconds, args.mqtt_port)
+                ),
             )
         finally:
             proc.terminate()
