@@ -193,6 +193,13 @@ def run(
             )
         except ScenarioError as exc:
             fail(str(exc))
+    from patrol.scenarios.broker import mosquitto_binary
+
+    if mosquitto_binary() is None:
+        fail(
+            "scenarios run their own MQTT broker and need the mosquitto binary; install it "
+            "(apt install mosquitto) or put it on PATH"
+        )
     report_dir = report or settings.reports_dir / "scenarios"
     # Ctrl-C and SIGTERM both unwind through the runner's cleanup, even when this process
     # was started with SIGINT ignored (a background job of a non-interactive shell).

@@ -109,7 +109,7 @@ class PlannedSortie:
     rally: list[Any]
     path_lonlat: list[tuple[float, float]]
     duration_s: float
-    plan: Any = None  # missions.plan.MissionPlan when planned (None for a mission file)
+    plan: Any = None  # missions.plan.MissionPlan (for a mission file: built from the file)
 
 
 @dataclass
@@ -139,7 +139,3 @@ class Scenario:
             if v.id == vehicle_id:
                 return v
         raise KeyError(vehicle_id)
-
-    @property
-    def needs_private_broker(self) -> bool:
-        return any(e.fault == "broker_restart" for e in self.timeline)

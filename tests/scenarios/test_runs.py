@@ -153,3 +153,20 @@ def test_ctrl_c_stops_everything_and_leaves_nothing_behind(tmp_path: Path) -> No
     home = re.search(r"database in (\S+)\)", "".join(seen))
     assert home is not None
     assert not Path(home.group(1)).exists(), "the run's temporary data directory is left"
+
+
+@pytest.mark.sitl
+@pytest.mark.parametrize("name", ["low-battery-rtl", "fence-breach"])
+def test_the_same_files_run_on_ardupilot_sitl(name: str, tmp_path: Path) -> None:
+    """`--backend sitl`: the real autopilot flies the same file; the faults go through SITL's
+    SIM_* parameters and the launcher's second MAVLink port."""
+    copter = os.environ.get("FIELDPATROL_SITL_COPTER")
+    if not copter or not os.access(copter, os.X_OK):
+        pytest.skip("ArduPilot SITL not available: set FIELDPATROL_SITL_COPTER")
+    path = ROOT / "examples" / "scenarios" / f"{name}.yaml"
+    scenario = load_scenario(path, backend="sitl", sitl_copter=copter)
+    assert {v.backend for v in scenario.vehicles} == {"sitl"}
+    result = ScenarioRun(scenario, report_dir=tmp_path, sitl_copter=copter).run()
+    assert result.passed, "\n".join(
+        [result.error] + [v.message for v in result.verdicts if not v.passed]
+    )
