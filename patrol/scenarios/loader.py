@@ -33,6 +33,7 @@ from patrol.scenarios.model import (
     WorldSpec,
 )
 from patrol.scenarios.schema import EXPECTATIONS, FAULTS, SCHEMA
+from simulators.world import VIOLATION_KINDS
 
 #: Survey and perimeter altitude above launch when the mission does not give one.
 _DEFAULT_ALTITUDE_M = 50.0
@@ -185,6 +186,17 @@ def load_scenario(
     sorties = _plan(site, mission, vehicles, fail)
     timeline = _timeline(doc.get("timeline", []), vehicles, sorties, site, fail)
     expectations = _expectations(doc["expect"], vehicles, fail)
+    planted_violations = world.violations + sum(
+        1 for p in world.planted if p.class_name in VIOLATION_KINDS
+    )
+    for e in expectations:
+        if e.kind == "planted_found" and planted_violations == 0:
+            # "every planted violation found" over none would pass whatever happens.
+            raise fail(
+                e.key,
+                "the world plants no violation, so this cannot fail; plant some "
+                "(world.planted or world.violations) or drop the expectation",
+            )
 
     # Last, since it is about this machine rather than the file: a backend that cannot start.
     for i, v in enumerate(vehicles):

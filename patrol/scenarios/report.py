@@ -20,6 +20,7 @@ from patrol.scenarios.record import RunRecord, ground_distance_m
 _COLOURS = ("#1f6fd1", "#8a3ffc", "#009d9a", "#b28600", "#d12771", "#6f4e37", "#198038", "#444")
 _W = 760.0
 _PAD = 20.0
+_LEGEND_H = 44.0
 
 
 class _Map:
@@ -62,9 +63,10 @@ def map_svg(scenario: Scenario, record: RunRecord) -> str:
     for v in record.vehicles.values():
         points.extend((lo, la) for _, lo, la in v.track)
     m = _Map(scenario.site, points)
+    total = m.height + _LEGEND_H  # the legend is a band under the map, never over it
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{m.width:.0f}" height="{m.height:.0f}" '
-        f'viewBox="0 0 {m.width:.0f} {m.height:.0f}" font-family="sans-serif" font-size="11">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{m.width:.0f}" height="{total:.0f}" '
+        f'viewBox="0 0 {m.width:.0f} {total:.0f}" font-family="sans-serif" font-size="11">',
         f'<rect width="{m.width:.0f}" height="{m.height:.0f}" fill="#f4f1e8"/>',
     ]
     for poly in _polygons(scenario.site.local_keep_in):
@@ -149,10 +151,11 @@ def map_svg(scenario: Scenario, record: RunRecord) -> str:
         ("#ffd600", "fault 故障"),
     ]
     for i, (colour, label) in enumerate(legend):
-        y = 14 + 14 * i
+        x = 8 + (i % 3) * 240
+        y = m.height + 16 + 16 * (i // 3)
         out.append(
-            f'<rect x="8" y="{y - 8}" width="9" height="9" fill="{colour}"/>'
-            f'<text x="21" y="{y}">{html.escape(label)}</text>'
+            f'<rect x="{x}" y="{y - 8:.0f}" width="9" height="9" fill="{colour}"/>'
+            f'<text x="{x + 13}" y="{y:.0f}">{html.escape(label)}</text>'
         )
     out.append("</svg>")
     return "\n".join(out)

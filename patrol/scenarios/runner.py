@@ -33,8 +33,9 @@ from patrol.scenarios.junit import ScenarioResult
 from patrol.scenarios.model import PlannedSortie, Scenario, TimelineEvent, VehicleSpec
 from patrol.scenarios.record import Planted, RunRecord, Suspect, VehicleRecord
 
-#: How often the runner looks at the vehicles and the timeline (wall-clock seconds).
-POLL_S = 0.02
+#: How often the runner looks at the vehicles and the timeline (wall-clock seconds): at
+#: x100 that is one simulated second, the resolution of `at` and of the truth samples.
+POLL_S = 0.01
 #: Modes a failsafe switches to.
 _FAILSAFE_MODES = ("RTL", "LAND", "SMART_RTL", "HOLD")
 

@@ -280,3 +280,15 @@ def test_same_file_same_world(tmp_path: Path) -> None:
         frame_a = SyntheticCamera(wa, camera, seed=a.seed).render(pose).image
         frame_b = SyntheticCamera(wb, camera, seed=b.seed).render(pose).image
         assert (frame_a == frame_b).all()
+
+
+def test_an_expectation_that_cannot_fail_is_refused(tmp_path: Path) -> None:
+    doc = yaml.safe_load(NOMINAL.read_text(encoding="utf-8"))
+    doc["site"] = str(ROOT / "examples" / "sites" / "shenyang-hunhe.geojson")
+    doc["world"] = {"planted": [{"class": "haystack", "at": [123.4856, 41.7042]}]}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    message = _error(path)
+    assert "expect[0].planted_found: the world plants no violation, so this cannot fail" in (
+        message
+    )
