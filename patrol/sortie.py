@@ -736,9 +736,11 @@ class SortieRun:
                 # ahead and date captures in the future.
                 wall_clock=True,
             )
-        url = await asyncio.to_thread(sim.start)
+        # Reachable (and stoppable) while it starts: SITL's start waits up to minutes for the
+        # autopilot, and a caller interrupted meanwhile must be able to stop its process.
         self.simulator = sim
         self._on_stop(sim.stop)
+        url = await asyncio.to_thread(sim.start)
         tlog_path = self.ground.settings.tlog_dir / f"{self.sortie_id}.tlog"
         result = self.result
         track = result.track
