@@ -5,11 +5,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cases import audit
-from cases.models import CaseEvidence, DeadLetter, Device, Evidence
+from cases.db import make_engine, session_factory, upgrade
+from cases.models import Case, CaseEvidence, DeadLetter, Device, Evidence
 from gateway.devices import DeviceError, register_device, revoke_device
 from gateway.ingest import IngestMetrics, Processor
 from gateway.media import MediaStore
@@ -153,3 +154,80 @@ def test_media_store_content_addressed(tmp_path: Path) -> None:
     assert store.verify(sha)
     first.path.write_bytes(b"changed")
     assert not store.verify(sha)
+
+
+def _state(sessions: Sessions) -> dict[str, object]:
+    with sessions() as session:
+        links = session.execute(
+            select(CaseEvidence.evidence_id, Case.number).join(Case).order_by(Case.number)
+        ).all()
+        entries = session.execute(
+            select(audit.AuditEntry.action, audit.AuditEntry.subject, audit.AuditEntry.payload)
+        ).all()
+        assert audit.verify(session).ok
+        return {
+            "links": sorted(tuple(x) for x in links),
+            "dead": dead_reasons(sessions),
+            "entries": sorted(tuple(e) for e in entries),
+        }
+
+
+def test_batch_fast_path_matches_the_careful_path(
+    tmp_path: Path, sessions: Sessions, device_key: DeviceKey, item: Item
+) -> None:
+    """One batch, stored set-based, ends as the message-by-message path would end it."""
+    other_url = f"sqlite:///{tmp_path / 'careful.db'}"
+    upgrade(other_url)
+    engine = make_engine(other_url)
+    careful_sessions = session_factory(engine)
+    with careful_sessions() as session:
+        register_device(session, "uav-1", device_key.public_key_bytes())
+        session.commit()
+
+    first, first_media = item(device_key, 1)
+    items = [item(device_key, seq) for seq in range(2, 8)]
+    replay, _ = item(device_key, 3, id_prefix="other")  # a new id on a used sequence
+    altered = items[0][0].model_copy(update={"id": "ev-y", "sequence": 40})
+    late, _ = item(device_key, 9)  # its media never came
+    batch = [m for msg, media in items for m in wire(msg, media)]
+    batch += wire(*items[1])[1:]  # the same evidence twice in one batch
+    batch += wire(replay, {}) + wire(altered, {}) + wire(late, {})
+    batch += wire(first, first_media)  # stored by an earlier batch
+    messages = [(t, p, False) for t, p in batch]
+
+    results = {}
+    for name, factory, careful in (
+        ("fast", sessions, False),
+        ("careful", careful_sessions, True),
+    ):
+        processor = Processor(MediaStore(tmp_path / f"media-{name}"), IngestMetrics())
+        with factory() as session:
+            processor.process_batch(session, [(t, p, False) for t, p in wire(first, first_media)])
+            session.commit()
+        updates: list[str] = []
+
+        def watch(_conn: object, _cursor: object, sql: str, *_rest: object) -> None:
+            if "audit_state" in sql:
+                updates.append(sql)  # noqa: B023 - used within this iteration only
+
+        with factory() as session, audit.AuditWriter(session) as writer:
+            bind = session.get_bind()
+            event.listen(bind, "before_cursor_execute", watch)
+            try:
+                out = processor.process_batch(session, messages, careful=careful, writer=writer)
+                session.commit()
+            finally:
+                event.remove(bind, "before_cursor_execute", watch)
+        results[name] = ([o.status for o in out], _state(factory), updates)
+    engine.dispose()
+
+    statuses, state, updates = results["fast"]
+    assert statuses == ["media", "stored"] * 6 + [
+        "duplicate", "dead_letter", "dead_letter", "waiting", "media", "duplicate",
+    ]  # fmt: skip
+    assert (statuses, state) == results["careful"][:2]
+    dead = state["dead"]
+    assert isinstance(dead, list)
+    assert [r.split(":")[0] for r in dead] == ["replayed_sequence", "bad_signature"]
+    # The fast path wrote the audit log with one lock and one tree-state update.
+    assert len(updates) == 2
