@@ -179,6 +179,7 @@ async def ground_run(n: int, args: argparse.Namespace, port: int, tmp: Path) -> 
     ground = Ground(settings, ingest_all=True, broker=broker, ingest_session_expiry_s=60)
     live: LiveView | None = None
     delays: list[float] = []
+    published = 0
     scheduler_task = None
     try:
         ground.start()
@@ -224,7 +225,9 @@ async def ground_run(n: int, args: argparse.Namespace, port: int, tmp: Path) -> 
         counting = True
         cpu0, farm0, wall0 = time.process_time(), cpu_of(farm.pid), time.monotonic()
         start = time.time()
+        published0 = sum(b.published["telemetry"] for b in bridges)
         await asyncio.sleep(args.window)
+        published = sum(b.published["telemetry"] for b in bridges) - published0
         end = time.time()
         counting = False
         wall = time.monotonic() - wall0
@@ -258,6 +261,7 @@ async def ground_run(n: int, args: argparse.Namespace, port: int, tmp: Path) -> 
     out: dict[str, Any] = {
         "vehicles": n,
         "samples_expected": round(expected),
+        "samples_published": published,
         "samples_received": len(delays),
         "delay_p50_s": round(statistics.median(delays), 3) if delays else None,
         "delay_p99_s": round(delays[int(0.99 * (len(delays) - 1))], 3) if delays else None,
