@@ -25,7 +25,9 @@ def run(
     processor: Processor, sessions: Sessions, messages: list[tuple[str, bytes]], final: bool = False
 ) -> list[str]:
     with sessions() as session:
-        out = [processor.process(session, t, p, final_attempt=final).status for t, p in messages]
+        out = [
+            str(processor.process(session, t, p, final_attempt=final).status) for t, p in messages
+        ]
         session.commit()
     return out
 
