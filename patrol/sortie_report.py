@@ -589,6 +589,23 @@ def _pdf(report: SortieReport, map_path: Path) -> bytes:
     return bytes(pdf.output())
 
 
+def reports_for(settings: Any, sortie_ids: list[str]) -> list[dict[str, Any]]:
+    """The mission reports written for these sorties (`patrol case show` lists them: a case
+    links to the reports of the sorties whose evidence it holds)."""
+    out = []
+    for sortie_id in sorted(set(sortie_ids)):
+        folder = settings.reports_dir / sortie_id
+        files = {kind: folder / f"report.{kind}" for kind in ("html", "pdf")}
+        out.append(
+            {
+                "sortie_id": sortie_id,
+                **{k: str(p) if p.is_file() else None for k, p in files.items()},
+                "command": f"patrol sortie report {sortie_id}",
+            }
+        )
+    return out
+
+
 def build_report(ground: Any, sortie_id: str, out_dir: Path | None = None) -> SortieReport:
     """Write the report of `sortie_id` (HTML, PDF, map, JSON) and link it from its cases.
 
@@ -680,4 +697,4 @@ def build_report(ground: Any, sortie_id: str, out_dir: Path | None = None) -> So
     return report
 
 
-__all__ = ["SortieReport", "SortieReportError", "build_report"]
+__all__ = ["SortieReport", "SortieReportError", "build_report", "reports_for"]

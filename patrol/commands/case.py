@@ -123,6 +123,7 @@ def show(
     from cases.procedure import available_actions, get_case
     from cases.similar import applicable_law, similar_cases
     from cases.workdays import LEGAL_TZ
+    from patrol.sortie_report import reports_for
 
     with cases_session() as (session, settings):
         try:
@@ -161,6 +162,10 @@ def show(
                 }
                 for link in case.evidence_links
             ]
+            # The mission reports of the sorties that fed this case (`patrol sortie report`).
+            doc["sortie_reports"] = reports_for(
+                settings, [link.evidence.sortie_id for link in case.evidence_links]
+            )
             doc["next_actions"] = available_actions(case, None, cfg)
             doc["similar_cases"] = similar_cases(session, case)
             doc["applicable_law"] = applicable_law(case, shipped_benchmarks(), today)
@@ -184,6 +189,9 @@ def show(
             "missed": "[red]missed[/]",
         }.get(d["status"], d["status"])
         console.print(f"  deadline {d['kind']:<15} due {d['due_on']} {flag}  ({d['basis']})")
+    for r in doc["sortie_reports"]:
+        where = r["html"] or f"not written yet: {r['command']}"
+        console.print(f"  巡查报告 sortie report {r['sortie_id']}: {where}")
     console.print(f"  next: {', '.join(doc['next_actions']) or '—'}")
 
 

@@ -138,9 +138,18 @@ def test_report_of_a_sortie_on_postgresql(
             numbers = {c["number"] for e in report["evidence"] for c in e["cases"]}
             assert linked == {f"case:{n}" for n in numbers}
             row = session.get(Sortie, result.sortie_id)
+            number = sorted(numbers)[0]
             assert row is not None and row.area_covered_m2 == pytest.approx(
                 cov["imaged_m2"], rel=1e-3
             )
+    shown = patrol(
+        fieldpatrol_home, "case", "show", number, "--json",
+        FIELDPATROL_DATABASE_URL=postgres_database_url,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert {"sortie_id": result.sortie_id, "html": str(files["html"])}.items() <= json.loads(
+        shown.stdout
+    )["sortie_reports"][0].items()
 
 
 def test_report_of_an_unknown_sortie_is_one_line(tmp_path: Path) -> None:
