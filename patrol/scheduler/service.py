@@ -183,17 +183,27 @@ class Scheduler:
         launches: list[int] = []
         notes: list[tuple[str, str, str, dict[str, Any]]] = []
         with self.sessions() as session:
-            ids = session.scalars(
-                select(Schedule.id).where(Schedule.state == "active").order_by(Schedule.id)
+            schedules = session.scalars(
+                select(Schedule).where(Schedule.state == "active").order_by(Schedule.id)
             ).all()
-            calendar = calendar_for(session, self.calendar_tables)
-            for sid in ids:
+            # Most passes find one schedule due: the others cost no query.
+            due_now = [
+                (s, due)
+                for s in schedules
+                if (due := occurrences(s.rrule, s.starts_at, s.timezone, s.decided_until, now))
+            ]
+            if due_now:
+                calendar = calendar_for(session, self.calendar_tables)
+                busy = vehicles_busy(session, now)
+                sites: dict[str, tuple[float, float]] = {}
+            for s, due in due_now:
                 try:
-                    rows = self._decide_one(session, sid, now, calendar, notes)
+                    rows = self._decide_one(session, s, due, now, calendar, busy, sites, notes)
                     session.commit()
                 except IntegrityError:
                     # Another scheduler on this database decided these occurrences first.
                     session.rollback()
+                    busy = vehicles_busy(session, now)
                     continue
                 launches.extend(r.id for r in rows if r.status == "pending")
         for site_id, vehicle_id, kind, detail in notes:
@@ -203,21 +213,19 @@ class Scheduler:
     def _decide_one(
         self,
         session: Session,
-        sid: int,
+        s: Schedule,
+        due: list[datetime],
         now: datetime,
         calendar: Any,
+        busy: dict[str, tuple[str, datetime]],
+        sites: dict[str, tuple[float, float]],
         notes: list[tuple[str, str, str, dict[str, Any]]],
     ) -> list[ScheduleRun]:
-        s = session.get(Schedule, sid)
-        assert s is not None
-        due = occurrences(s.rrule, s.starts_at, s.timezone, s.decided_until, now)
-        if not due:
-            return []
         tz = zone(s.timezone)
-        site_row = session.get(SiteRecord, s.site_id)
-        lonlat = _lonlat(site_row)
+        if s.site_id not in sites:
+            sites[s.site_id] = _lonlat(session.get(SiteRecord, s.site_id))
+        lonlat = sites[s.site_id]
         window = parse_window(s.window)
-        busy = vehicles_busy(session, now)
         rows: list[ScheduleRun] = []
 
         def add(
