@@ -90,6 +90,15 @@ def _site_id(session: Any, arg: str, department: str | None) -> str:
     return site.id
 
 
+def _local(iso: str | None, timezone: str) -> str:
+    """An ISO UTC time as the schedule's local time, for people."""
+    from cases.schedules import zone
+
+    if not iso:
+        return "-"
+    return f"{datetime.fromisoformat(iso).astimezone(zone(timezone)):%Y-%m-%d %H:%M} {timezone}"
+
+
 def _next(session: Any, row: Any) -> str | None:
     from cases.models import utcnow
     from cases.schedules import next_due
@@ -174,7 +183,8 @@ def add(
     else:
         console.print(
             f"schedule {out['id']} '{out['name']}' added: {out['rrule']} over {out['site_id']}, "
-            f"vehicles {', '.join(out['vehicles'])}; next due {out['next_due'] or '-'}"
+            f"vehicles {', '.join(out['vehicles'])}; next due "
+            f"{_local(out['next_due'], out['timezone'])}"
         )
 
 
@@ -201,7 +211,7 @@ def list_(
     for s in items:
         console.print(
             f"{s['id']:>4} {s['state']:<7} {s['name']:<24} {s['site_id']:<20} {s['rrule']:<36} "
-            f"next {s['next_due'] or '-'}"
+            f"next {_local(s['next_due'], s['timezone'])}"
         )
 
 
