@@ -26,6 +26,7 @@ from patrol.scenarios.runner import ScenarioRun
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples" / "scenarios").glob("*.yaml"))
 FAILING = Path(__file__).resolve().parent / "data" / "coverage-gap.yaml"
+FAULTS = Path(__file__).resolve().parent / "data" / "sensor-and-motor-faults.yaml"
 PATROL = [sys.executable, "-m", "patrol.cli"]
 
 pytestmark = pytest.mark.slow
@@ -116,6 +117,23 @@ def test_a_scenario_written_to_fail_fails_the_same_way_every_time(tmp_path: Path
     for a, b in zip(first["expectations"], second["expectations"], strict=True):
         assert (a["key"], a["passed"], a["value"]) == (b["key"], b["passed"], b["value"])
     assert first["suspects"] == second["suspects"]
+
+
+def test_wind_motor_failure_and_gps_loss(tmp_path: Path) -> None:
+    """The faults the library does not use: a motor failure lands copter-a where it is (in
+    wind), the GPS loss lands copter-b through the EKF failsafe."""
+    scenario = load_scenario(FAULTS)
+    run = ScenarioRun(scenario, report_dir=tmp_path)
+    result = run.run()
+    assert result.passed, "\n".join(
+        [result.error] + [v.message for v in result.verdicts if not v.passed]
+    )
+    reasons = {v.id: v.failsafe_reason for v in run.record.vehicles.values()}
+    # Whichever saw it first: the simulator's flag or the autopilot's own text over MAVLink.
+    assert "motor" in reasons["copter-a"].lower(), reasons
+    assert "ekf" in reasons["copter-b"].lower(), reasons
+    faults = [e.text for e in run.record.timeline if e.kind == "fault"]
+    assert len(faults) == 3 and any("wind" in f for f in faults)
 
 
 def test_ctrl_c_stops_everything_and_leaves_nothing_behind(tmp_path: Path) -> None:
