@@ -1,12 +1,18 @@
-"""`patrol fleet status`: the vehicles this installation knows, their sorties and state.
+"""`patrol fleet status` and `patrol fleet survey`.
 
-Read from the case database (devices and the `sorties` table), so it shows fleets flown by
-any process on this data directory: `patrol run`, schedules, `patrol demo`, scripts using
+`status`: the vehicles this installation knows, their sorties and state, read from the case
+database (devices and the `sorties` table), so it shows fleets flown by any process on this
+data directory: `patrol run`, schedules, `patrol demo`, `patrol fleet survey`, scripts using
 `patrol.fleet.Fleet`.
+
+`survey`: split a site's survey among several simulated vehicles and fly them at once
+(`patrol.fleet.Fleet`); Ctrl-C (or SIGTERM) aborts them all (RTL) and waits for them.
 """
 
 from __future__ import annotations
 
+import signal
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -170,3 +176,89 @@ def status(
             f"{s['distance_m']:.0f}" if s["distance_m"] is not None else "—",
         )
     console.print(sorties)
+
+
+@app.command()
+def survey(
+    site: Path = typer.Option(..., "--site", help="Site file (GeoJSON)."),
+    vehicles: int = typer.Option(3, min=1, max=32, help="How many vehicles split the survey."),
+    spares: int = typer.Option(0, min=0, max=8, help="Spare vehicles for a lost one's work."),
+    speedup: float = typer.Option(25.0, min=1.0, max=100.0, help="Simulation speed-up."),
+    altitude: float = typer.Option(50.0, help="Survey altitude above launch, metres."),
+    vision: bool = typer.Option(
+        False, "--vision/--no-vision", help="Run the detector on the frames (evidence)."
+    ),
+    seed: int = typer.Option(7, help="Seed of the synthetic world."),
+    timeout: float = typer.Option(1800.0, min=10.0, help="Give up after this many seconds."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """多机协同巡查 (Fly a site's survey with several simulated vehicles at once)."""
+    from patrol.fleet import Fleet
+    from patrol.ground import Ground
+
+    try:
+        settings = Settings.load()
+    except ConfigError as exc:
+        fail(str(exc))
+    if not site.is_file():
+        fail(f"site file {site} not found; pass --site PATH to a GeoJSON site file")
+    with Ground(settings, actor="patrol.fleet") as ground:
+        names = [ground.default_vehicle_id("copter", n + 1) for n in range(vehicles + spares)]
+
+        def show(run: Any, event: Any) -> None:
+            if event.kind == "status" or event.kind in ("link_lost", "failsafe", "fence_breach"):
+                console.print(
+                    f"{event.time:%H:%M:%S} {run.vehicle_id} {run.sortie_id} "
+                    f"{event.kind} {event.detail.get('status', '')}"
+                    f" {event.detail.get('reason', '')}".rstrip()
+                )
+
+        fleet = Fleet(ground, spares=names[vehicles:], on_event=show)
+
+        def stop(signum: int, _frame: Any) -> None:
+            console.print("中止全部架次 aborting every sortie (RTL)")
+            fleet.abort_all("aborted from the console")
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            fleet.survey(site, names[:vehicles], altitude_agl_m=altitude, speedup=speedup,
+                         vision=vision, seed=seed)  # fmt: skip
+            results = fleet.wait(timeout)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            fleet.close()
+    sorties: list[dict[str, Any]] = [
+        {
+            "sortie_id": r.sortie_id,
+            "vehicle_id": r.vehicle_id,
+            "status": r.status,
+            "reason": r.reason,
+            "replans": r.replans,
+            "survey_legs": r.survey_legs,
+            "flight_time_s": r.flight_time_s,
+            "distance_m": r.distance_m,
+            "photos": len(r.captures),
+            "evidence": len(r.evidence_ids),
+        }
+        for r in results
+    ]
+    data = {"sorties": sorties, "replans": fleet.replans, "unplanned": fleet.unplanned}
+    if json_output:
+        emit_json(data)
+        return
+    table = Table(title="多机巡查 Fleet survey")
+    for column in ("架次 sortie", "车辆 vehicle", "状态 status", "航线段 legs", "距离 m", "照片"):
+        table.add_column(column)
+    for r in sorties:
+        legs = r["survey_legs"]
+        table.add_row(
+            r["sortie_id"],
+            r["vehicle_id"],
+            r["status"] + (f" (re-flies {r['replans']})" if r["replans"] else ""),
+            f"{legs[0]}–{legs[1]}" if legs else "—",
+            f"{r['distance_m']:.0f}",
+            str(r["photos"]),
+        )
+    console.print(table)
+    console.print("报告 reports: patrol sortie report SORTIE")

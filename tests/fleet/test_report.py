@@ -152,7 +152,7 @@ def test_report_of_a_sortie_on_postgresql(
     )["sortie_reports"][0].items()
 
 
-def test_report_of_an_unknown_sortie_is_one_line(tmp_path: Path) -> None:
+def test_unknown_sortie_vehicle_or_site_is_one_line(tmp_path: Path) -> None:
     result = patrol(tmp_path / "home", "sortie", "report", "S-nope")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -163,3 +163,6 @@ def test_report_of_an_unknown_sortie_is_one_line(tmp_path: Path) -> None:
     result = patrol(tmp_path / "home", "fleet", "status", "--vehicle", "uav-9")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: vehicle 'uav-9' is not known here")
+    result = patrol(tmp_path / "home", "fleet", "survey", "--site", str(tmp_path / "no.geojson"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: site file {tmp_path / 'no.geojson'} not found")
