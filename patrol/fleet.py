@@ -167,7 +167,13 @@ class Fleet:
             )
             holder.append(run)
             self.runs[run.sortie_id] = run
-        run.prepare()
+        try:
+            run.prepare()
+        except BaseException:
+            # A plan refused (fence check, bad site) flies nothing and holds no vehicle.
+            with self._lock:
+                self.runs.pop(run.sortie_id, None)
+            raise
         run.start()
         return run
 

@@ -23,7 +23,7 @@ from patrol.output import console, emit_json, fail
 
 app = typer.Typer(help="车队 (Vehicles, their sorties and state).", no_args_is_help=True)
 
-ACTIVE = ("planned", "launching", "flying")
+ACTIVE = ("launching", "flying")
 STATE_ZH = {"flying": "执行中", "idle": "空闲", "lost": "失联", "revoked": "已停用"}
 
 
