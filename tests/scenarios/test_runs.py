@@ -88,8 +88,9 @@ def test_a_scenario_written_to_fail_fails_the_same_way_every_time(tmp_path: Path
     home = tmp_path / "home"
     junit = tmp_path / "junit.xml"
     reports = tmp_path / "reports"
+    options = ("--report", str(reports))
     result = subprocess.run(
-        [*PATROL, "sim", "run", str(FAILING), "--junit", str(junit), "--report", str(reports)],
+        [*PATROL, "sim", "run", str(FAILING), "--json", *("--junit", str(junit)), *options],
         env=patrol_env(home),
         capture_output=True,
         text=True,
@@ -104,6 +105,11 @@ def test_a_scenario_written_to_fail_fails_the_same_way_every_time(tmp_path: Path
     assert expected in result.stderr
     assert "✔ expect[1].outcome passed" in result.stderr
     assert "0 of 1 scenarios passed" in result.stderr
+    document = json.loads(result.stdout)  # --json: one document on stdout, nothing else
+    assert document["passed"] is False
+    (only,) = document["scenarios"]
+    assert [e["passed"] for e in only["expectations"]] == [False, True]
+    assert only["expectations"][0]["measured"].startswith("0 of 1")
     root = ET.parse(junit).getroot()
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("2", "1", "0")
     failure = root.find(".//testcase[@name='expect[0].planted_found']/failure")
