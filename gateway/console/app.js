@@ -206,6 +206,11 @@ async function refresh() {
     for (const s of S.sites) { const o = document.createElement("option"); o.value = s.id; o.textContent = s.name; select.appendChild(o); }
     if (chosen) select.value = chosen;
     drawMap(); drawCases(); drawGallery("gallery", S.evidence);
+    // The stream's end-of-sortie message may be missed (a reconnect): ask for the status.
+    if (S.sortieId && $("sortie-results").dataset.sortie !== S.sortieId) {
+      const sortie = await api("/api/sorties/" + encodeURIComponent(S.sortieId));
+      if (["completed", "aborted", "failed", "lost"].includes(sortie.status)) showSortieResults(S.sortieId, sortie.status);
+    }
   } catch (error) { if (!(error instanceof ApiError && error.message === "401")) console.error(error); }
   try {
     const audit = await api("/api/audit/verify");
@@ -236,7 +241,7 @@ $("launch-button").addEventListener("click", async () => {
   try {
     const r = await api(`/api/missions/${S.plan.id}/launch`, { method: "POST", body: {
       vehicle_id: $("launch-vehicle").value, confirm_digest: S.plan.digest } });
-    S.sortieId = r.sortie_id; $("sortie-results").hidden = true;
+    S.sortieId = r.sortie_id; $("sortie-results").hidden = true; delete $("sortie-results").dataset.sortie;
     $("sortie-status").textContent = `${t("sortie")} ${r.sortie_id}: ${r.status}`;
     $("launch-confirm").hidden = true;
   } catch (error) { $("sortie-status").textContent = error.message; }
