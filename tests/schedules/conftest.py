@@ -49,3 +49,25 @@ def db(tmp_path: Path) -> Iterator[Db]:
         yield Db(url, sessions, site_id)
     finally:
         engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
+    """The same database set-up on SQLite and on the machine's PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fieldpatrol.db'}"
+    else:
+        url = request.getfixturevalue("postgres_database_url")
+    upgrade(url)
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    site_id = f"sched-{uuid.uuid4().hex[:8]}"
+    with sessions() as session:
+        session.add(
+            SiteRecord(id=site_id, name="于洪 T", department_id="CG", geojson=site_geojson(site_id))
+        )
+        session.commit()
+    try:
+        yield Db(url, sessions, site_id)
+    finally:
+        engine.dispose()

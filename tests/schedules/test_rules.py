@@ -3,6 +3,7 @@ vehicle assignment, and the missed-run policies as decided by the scheduler."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -157,3 +158,48 @@ def test_missed_runs_run_once_late(db: Db) -> None:
 def test_missed_runs_skipped(db: Db) -> None:
     out, launches = _decide(db, "skip", datetime(2026, 9, 29, 16, tzinfo=SH))
     assert [d for _, d, _ in out] == ["skip_missed"] * 4 and launches == 0
+
+
+def test_two_schedulers_on_one_database_decide_each_occurrence_once(any_db: Db) -> None:
+    """Two services started on one database at the same moment: every occurrence gets one
+    row and one launch between them (the unique key settles the race)."""
+    mon = datetime(2026, 9, 28, tzinfo=SH)
+    with any_db.sessions() as s:
+        for i in range(3):
+            create_schedule(
+                s,
+                ScheduleSpec(
+                    f"s{i}",
+                    any_db.site_id,
+                    f"FREQ=DAILY;BYHOUR={8 + i}",
+                    [f"uav-{i}"],
+                    PERIMETER,
+                    starts_at=mon,
+                    skip_holidays=False,
+                ),
+                "user:super",
+                now=mon,
+            )
+        s.commit()
+    at = datetime(2026, 9, 28, 10, 1, tzinfo=SH)
+    schedulers = [
+        Scheduler(any_db.sessions, launcher=None, clock=SimulatedClock(at))  # type: ignore[arg-type]
+        for _ in range(2)
+    ]
+    barrier = threading.Barrier(2)
+    launches: list[list[int]] = [[], []]
+
+    def decide(i: int) -> None:
+        barrier.wait(5)
+        launches[i] = schedulers[i].decide(at)
+
+    threads = [threading.Thread(target=decide, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    with any_db.sessions() as s:
+        rows = s.scalars(select(ScheduleRun)).all()
+    # 08:00 and 09:00 are late (run once late each: two schedules), 10:00 is on time.
+    assert len(rows) == 3 and len({(r.schedule_id, r.due_at) for r in rows}) == 3
+    assert sorted(launches[0] + launches[1]) == sorted(r.id for r in rows)
