@@ -81,7 +81,6 @@ class RunRecord:
     wall_s: float = 0.0
     cpu_s: float = 0.0
     error: str = ""
-    site_geojson: dict[str, Any] = field(default_factory=dict)
 
     def note(self, t_s: float, vehicle: str, kind: str, text: str) -> None:
         self.timeline.append(Entry(round(t_s, 1), vehicle, kind, text))

@@ -167,7 +167,6 @@ class ScenarioRun:
         self.broker = ScenarioBroker().start()
         self.ground = Ground(settings, actor="patrol.scenario", broker=self.broker.handle)
         self.ground.start()
-        self.record.site_geojson = sc.site.to_geojson()
         first_world = None
         for v in sc.vehicles:
             planned = sc.sorties[v.id]
