@@ -252,7 +252,7 @@ async function showSortieResults(id, status) {
   const q = "sortie_id=" + encodeURIComponent(id);
   const [evidence, cases] = await Promise.all([api(`/api/evidence?${q}&limit=1`), api(`/api/cases?${q}&limit=200`)]);
   $("sortie-results").hidden = false;
-  $("sortie-results").dataset.sortie = id;
+  $("sortie-results").dataset.sortie = id; $("sortie-results").dataset.status = status;
   $("sortie-id").textContent = id;
   $("sortie-summary").textContent = `${t(status)} · ${t("evidence")} ${evidence.total} · ${t("cases")} ${cases.total}`;
   drawCases("#sortie-cases tbody", cases.items);
@@ -310,6 +310,8 @@ $("step-form").addEventListener("submit", async (event) => {
       action: $("step-action").value, reason: $("step-reason").value, expected_version: S.caseVersion } });
     $("step-reason").value = "";
     await openCase(S.caseNumber); refresh();
+    const results = $("sortie-results").dataset;
+    if (results.sortie) showSortieResults(results.sortie, results.status);
   } catch (error) { $("step-error").textContent = error.message; }
 });
 $("case-close").addEventListener("click", () => { $("case-panel").hidden = true; });

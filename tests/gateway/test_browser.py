@@ -131,6 +131,9 @@ def test_console_launch_watch_and_step_the_case_the_sortie_produced(world: World
                     "document.querySelector('#case-state').textContent === 'confirmed'"
                 )
                 assert page.locator("#case-steps li").count() == len(case["steps"]) + 1
+                page.wait_for_selector(
+                    f"#sortie-cases tr[data-number='{number}'] td:text-is('confirmed')"
+                )
                 page.screenshot(path=str(OUT / "04-case-step.png"), full_page=True)
                 page.click("#lang")
                 assert page.text_content("#cases-panel h2") == "Cases"
