@@ -174,7 +174,9 @@ class ScenarioRun:
             world = build_world(sc.site, sc.world)
             if first_world is None:
                 first_world = world
-            vision = v.kind == "copter"
+            # The rover carries no survey camera here; and a scenario that judges nothing the
+            # camera produces (only flight safety) skips rendering and detecting frames.
+            vision = v.kind == "copter" and uses_camera(sc)
             spec = SortieSpec(
                 site=sc.site,
                 vehicle_kind=v.kind,
@@ -604,6 +606,19 @@ class ScenarioRun:
                 self.broker.stop()
         if self.home is not None and not self.keep_home:
             shutil.rmtree(self.home, ignore_errors=True)
+
+
+_CAMERA_EXPECTATIONS = ("planted_found", "false_suspects", "evidence", "cases_opened")
+_EVIDENCE_FAULTS = ("broker_restart", "gateway_restart")
+
+
+def uses_camera(scenario: Scenario) -> bool:
+    """Whether anything in the scenario depends on frames, detections or evidence."""
+    return (
+        any(e.kind in _CAMERA_EXPECTATIONS for e in scenario.expectations)
+        or any(t.fault in _EVIDENCE_FAULTS for t in scenario.timeline)
+        or any(t.when is not None and t.when[0] == "evidence_submitted" for t in scenario.timeline)
+    )
 
 
 def _restart_ingest(ground: Any, down_s: float) -> None:
