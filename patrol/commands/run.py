@@ -50,6 +50,11 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="On exit, print one JSON summary."),
 ) -> None:
     """Serve the gateway, ingest evidence and run the schedules until SIGTERM/SIGINT."""
+    # A stop asked for while starting up (imports take seconds on a loaded machine) is
+    # honoured as soon as the service is up.
+    early_stop: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: early_stop.append(signum))
     import uvicorn
 
     from cases.audit import HeadIssuer, LogKey
@@ -142,6 +147,8 @@ def run(
 
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, stop_all)
+            if early_stop:
+                stop_all()
             sched_task = asyncio.create_task(scheduler.run())
             console.print(
                 f"patrol run: 控制台 console http://{host}:{port}/  broker {broker.url} "
