@@ -217,7 +217,7 @@ def load_scenario(
         site=site,
         seed=seed,
         backend=scenario_backend,
-        timeout_s=float(doc.get("timeout_s", DEFAULT_TIMEOUT_S)),
+        timeout_s=float(doc.get("timeout_s", max(DEFAULT_TIMEOUT_S[v.backend] for v in vehicles))),
         vehicles=vehicles,
         world=world,
         mission=mission,

@@ -13,7 +13,8 @@ from typing import Any
 
 #: Defaults the schema documents.
 DEFAULT_SPEEDUP = {"builtin": 100.0, "sitl": 10.0}
-DEFAULT_TIMEOUT_S = 120.0
+#: Wall-clock limit of a run; SITL boots the autopilot first and flies at a lower speed-up.
+DEFAULT_TIMEOUT_S = {"builtin": 120.0, "sitl": 600.0}
 DEFAULT_FOUND_WITHIN_M = 10.0
 
 

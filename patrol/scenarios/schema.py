@@ -310,7 +310,8 @@ SCHEMA: dict[str, Any] = {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "maximum": 3600,
-                "description": "Wall-clock limit of the whole run (default 120 s).",
+                "description": "Wall-clock limit of the whole run (default 120 s; 600 s with "
+                "a SITL vehicle).",
             },
             "vehicles": {"type": "array", "items": _VEHICLE, "minItems": 1, "maxItems": 8},
             "world": _WORLD,
