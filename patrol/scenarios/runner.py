@@ -489,6 +489,10 @@ class ScenarioRun:
 
         sim = vehicle.run.simulator
         port = getattr(sim, "control_port", 0)
+        if port:
+            # SITL: the launcher's second MAVLink port takes one client, and its fault
+            # injector may hold it; it reconnects on its next fault.
+            sim.faults.close()
         url = f"tcp:127.0.0.1:{port}" if port else sim.url
         if alt is None:
             alt = (
