@@ -52,6 +52,9 @@ def plan_from_request(request: dict[str, Any]) -> Any:
         vehicle=str(request.get("vehicle") or summary.get("vehicle") or "copter"),
         pattern=str(summary.get("pattern") or "survey"),
         site_id=str(request.get("site_id") or summary.get("site_id") or ""),
+        angle_deg=summary.get("angle_deg"),
+        line_spacing_m=summary.get("line_spacing_m"),
+        warnings=[str(w) for w in summary.get("warnings", [])],
     )
 
 
