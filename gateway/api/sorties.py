@@ -7,10 +7,12 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -294,6 +296,31 @@ def get_sortie(
     if row is None:
         raise HTTPException(404, f"sortie {sortie_id!r} not found")
     return sortie_view(row, _live(request, sortie_id))
+
+
+@router.get(
+    "/sorties/{sortie_id}/report/{fmt}",
+    summary="The sortie's mission report (HTML or PDF), as `patrol sortie report` wrote it",
+    response_class=FileResponse,
+)
+def sortie_report(
+    request: Request,
+    sortie_id: str = PathParam(max_length=100),
+    fmt: str = PathParam(pattern="^(html|pdf)$"),
+    user: Principal = Depends(current_user),
+    session: Session = Depends(db_session),
+) -> FileResponse:
+    row = session.scalar(_scope(select(Sortie).where(Sortie.id == sortie_id), user))
+    if row is None:
+        raise HTTPException(404, f"sortie {sortie_id!r} not found")
+    # Reports live in the data directory, one folder per sortie (patrol.sortie_report).
+    path = Path(request.app.state.config.data_dir) / "reports" / row.id / f"report.{fmt}"
+    if not path.is_file():
+        raise HTTPException(
+            404, f"sortie {row.id} has no {fmt} report yet; make it with `patrol sortie report`"
+        )
+    media = "application/pdf" if fmt == "pdf" else "text/html; charset=utf-8"
+    return FileResponse(path, media_type=media, filename=f"{row.id}.{fmt}")
 
 
 @router.get("/vehicles", summary="Enrolled vehicles with their last live position and status")
