@@ -12,6 +12,7 @@ the fleet that comes home with its own sortie done.
         runs = fleet.survey(site, ["copter-x-1", "copter-x-2", "copter-x-3"], speedup=50)
         fleet.abort(runs[1].vehicle_id, "wind")        # one; fleet.abort_all() for all
         results = fleet.wait(600)                       # every sortie, re-plans included
+        # Fleet(ground, reports=True): each sortie's mission report as soon as it ends
         fleet.replans                                   # {lost sortie id: re-plan sortie id}
 
 Re-planning: the survey layout (`missions.survey.layout_survey`) is a pure function of the
@@ -126,8 +127,13 @@ class Fleet:
         spares: list[str] | tuple[str, ...] = (),
         auto_replan: bool = True,
         on_event: Callable[[SortieRun, SortieEvent], None] | None = None,
+        reports: bool = False,
     ) -> None:
         self.ground = ground
+        #: Make each sortie's mission report as soon as it ends (`patrol.sortie_report`).
+        self.reports = reports
+        #: sortie id -> why its report could not be made
+        self.report_errors: dict[str, str] = {}
         self.spares = list(spares)
         self.auto_replan = auto_replan
         self.on_event = on_event
@@ -163,7 +169,10 @@ class Fleet:
             spec = replace(spec, vehicle_id=vehicle_id)
             holder: list[SortieRun] = []
             run = SortieRun(
-                self.ground, spec, on_event=lambda event: self._on_event(holder[0], event)
+                self.ground,
+                spec,
+                on_event=lambda event: self._on_event(holder[0], event),
+                on_done=self._report if self.reports else None,
             )
             holder.append(run)
             self.runs[run.sortie_id] = run
@@ -295,6 +304,15 @@ class Fleet:
         self.abort_all("fleet closed")
         with contextlib.suppress(Exception):
             self.wait(timeout)
+
+    def _report(self, run: SortieRun) -> None:
+        from patrol.sortie_report import build_report
+
+        try:
+            build_report(self.ground, run.sortie_id)
+        except Exception as exc:  # recorded; the report can be made again by hand
+            self.report_errors[run.sortie_id] = str(exc).splitlines()[0][:300]
+            raise
 
     # -- events and re-planning --------------------------------------------------------------
 

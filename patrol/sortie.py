@@ -352,6 +352,7 @@ class SortieRun:
         *,
         on_event: Callable[[SortieEvent], None] | None = None,
         progress: Progress | None = None,
+        on_done: Callable[[SortieRun], None] | None = None,
     ) -> None:
         if spec.vehicle_kind not in KINDS:
             raise SortieError(
@@ -370,6 +371,10 @@ class SortieRun:
         self.ground = ground
         self.spec = spec
         self.on_event = on_event
+        #: Called in the sortie's thread once it has ended and sortie.json is written (e.g. to
+        #: make its mission report), before `wait()` returns; its failure is an event, not
+        #: the sortie's.
+        self.on_done = on_done
         self.progress = progress or _no_progress
         self.sortie_id = spec.sortie_id or new_sortie_id()
         self.mission_id = spec.mission_id or new_mission_id()
@@ -493,6 +498,11 @@ class SortieRun:
                 with contextlib.suppress(Exception):
                     self.result.events = [e.to_dict() for e in self.events]
                     self.result.save(self.report_dir / "sortie.json")
+                if self.on_done is not None:
+                    try:
+                        self.on_done(self)
+                    except Exception as exc:  # the sortie itself has ended as it did
+                        self._emit("after_failed", {"error": str(exc)[:300]})
             self._done.set()
         return self.result
 

@@ -244,7 +244,8 @@ def _timeline(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if detail.get("reason"):
                 text += f"（{detail['reason']}）"
         elif e["kind"] == "mode_changed":
-            text = f"{detail.get('old_mode', '')} → {detail.get('new_mode', '')}"
+            # "->", not an arrow: the PDF's font (WenQuanYi Micro Hei) has no U+2192.
+            text = f"{detail.get('old_mode', '')} -> {detail.get('new_mode', '')}"
         elif e["kind"] == "armed_changed":
             text = "解锁 armed" if detail.get("armed") else "上锁 disarmed"
         else:
@@ -331,7 +332,8 @@ def _patch(poly: Any, **style: Any) -> Any:
     from matplotlib.patches import PathPatch
     from matplotlib.path import Path as MplPath
 
-    rings = [np.asarray(poly.exterior.coords)] + [np.asarray(h.coords) for h in poly.interiors]
+    rings = [np.asarray(poly.exterior.coords)[:, :2]]
+    rings += [np.asarray(h.coords)[:, :2] for h in poly.interiors if len(h.coords) >= 4]
     vertices = np.concatenate(rings)
     codes = np.concatenate(
         [[MplPath.MOVETO] + [MplPath.LINETO] * (len(r) - 2) + [MplPath.CLOSEPOLY] for r in rings]
@@ -347,60 +349,59 @@ def render_map(
     evidence: list[EvidenceLine],
     out: Path,
 ) -> Path:
-    """The report's map: site, plan, imaged ground, flown track, evidence markers (PNG)."""
-    import matplotlib
+    """The report's map: site, plan, imaged ground, flown track, evidence markers (PNG).
 
-    matplotlib.use("Agg")
+    Drawn with matplotlib's object API (a `Figure` and its Agg canvas), not pyplot: reports of
+    a fleet's sorties are made in their own threads at once, and pyplot's state is global."""
     import shapely
-    from matplotlib import font_manager
-    from matplotlib import pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
 
     font = _font_path()
-    family = None
-    if font is not None:
-        font_manager.fontManager.addfont(str(font))
-        family = font_manager.FontProperties(fname=str(font)).get_name()
+    text = FontProperties(fname=str(font)) if font is not None else FontProperties()
+    small, title = text.copy(), text.copy()
+    small.set_size(8)
+    title.set_size(12)
     frame = site.frame
-    style: Any = {"font.family": [family, "DejaVu Sans"] if family else ["DejaVu Sans"]}
-    with plt.rc_context(style):
-        fig, ax = plt.subplots(figsize=(8, 7), dpi=110)
-        try:
-            for poly in shapely.get_parts(site.local_keep_in):
-                ring = np.asarray(poly.exterior.coords)
-                ax.fill(ring[:, 0], ring[:, 1], color="#eef7ea", edgecolor="#2a7a2a", lw=1.5)
-            for poly in shapely.get_parts(geoms["imaged"]):
-                if poly.geom_type == "Polygon":
-                    ax.add_patch(_patch(poly, color="#7fc97f", alpha=0.45, lw=0))
-            for poly in site.local_exclusions:
-                ring = np.asarray(poly.exterior.coords)
-                ax.fill(ring[:, 0], ring[:, 1], color="#f4c0c0", edgecolor="#b02020", lw=1.0)
-            path = [(i.lon_deg, i.lat_deg) for i in items[1:] if i.has_position]
-            if path:
-                lon, lat = np.asarray(path).T
-                x, y = frame.to_local(lon, lat)
-                ax.plot(x, y, color="#1f4fbf", lw=0.9, ls="--", label="计划航线 plan")
-            if result.track:
-                lat_t = np.asarray([p[1] for p in result.track])
-                lon_t = np.asarray([p[2] for p in result.track])
-                x, y = frame.to_local(lon_t, lat_t)
-                ax.plot(x, y, color="#e07000", lw=1.4, label="实际航迹 flown")
-            for e in evidence:
-                x, y = frame.to_local(e.lon, e.lat)
-                ax.plot(x, y, marker="X", color="#c00000", ms=8, ls="none")
-                ax.annotate(str(e.n), (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8)
-            ax.plot(0, 0, marker="^", color="black", ms=10, ls="none", label="起降点 launch")
-            ax.fill([], [], color="#7fc97f", alpha=0.45, label="已成像 imaged")
-            if evidence:
-                ax.plot([], [], marker="X", color="#c00000", ls="none", label="证据 evidence")
-            ax.set_aspect("equal")
-            ax.set_xlabel("东 east (m)")
-            ax.set_ylabel("北 north (m)")
-            ax.set_title(f"{site.name} — {result.sortie_id}")
-            ax.grid(True, lw=0.3)
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=5, fontsize=8)
-            fig.savefig(out, bbox_inches="tight")
-        finally:
-            plt.close(fig)
+    fig = Figure(figsize=(8, 7), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for poly in shapely.get_parts(site.local_keep_in):
+        ring = np.asarray(poly.exterior.coords)
+        ax.fill(ring[:, 0], ring[:, 1], color="#eef7ea", edgecolor="#2a7a2a", lw=1.5)
+    for poly in shapely.get_parts(geoms["imaged"]):
+        # An intersection can leave empty parts and slivers; only areas are drawn.
+        if poly.geom_type == "Polygon" and not poly.is_empty and poly.area > 0:
+            ax.add_patch(_patch(poly, color="#7fc97f", alpha=0.45, lw=0))
+    for poly in site.local_exclusions:
+        ring = np.asarray(poly.exterior.coords)
+        ax.fill(ring[:, 0], ring[:, 1], color="#f4c0c0", edgecolor="#b02020", lw=1.0)
+    path = [(i.lon_deg, i.lat_deg) for i in items[1:] if i.has_position]
+    if path:
+        lon, lat = np.asarray(path).T
+        x, y = frame.to_local(lon, lat)
+        ax.plot(x, y, color="#1f4fbf", lw=0.9, ls="--", label="计划航线 plan")
+    if result.track:
+        lat_t = np.asarray([p[1] for p in result.track])
+        lon_t = np.asarray([p[2] for p in result.track])
+        x, y = frame.to_local(lon_t, lat_t)
+        ax.plot(x, y, color="#e07000", lw=1.4, label="实际航迹 flown")
+    for e in evidence:
+        x, y = frame.to_local(e.lon, e.lat)
+        ax.plot(x, y, marker="X", color="#c00000", ms=8, ls="none")
+        ax.annotate(str(e.n), (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8)
+    ax.plot(0, 0, marker="^", color="black", ms=10, ls="none", label="起降点 launch")
+    ax.fill([], [], color="#7fc97f", alpha=0.45, label="已成像 imaged")
+    if evidence:
+        ax.plot([], [], marker="X", color="#c00000", ls="none", label="证据 evidence")
+    ax.set_aspect("equal")
+    ax.set_xlabel("东 east (m)", fontproperties=text)
+    ax.set_ylabel("北 north (m)", fontproperties=text)
+    ax.set_title(f"{site.name} — {result.sortie_id}", fontproperties=title)
+    ax.grid(True, lw=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=5, prop=small)
+    fig.savefig(out, bbox_inches="tight")
     return out
 
 

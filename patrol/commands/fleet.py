@@ -189,6 +189,9 @@ def survey(
         False, "--vision/--no-vision", help="Run the detector on the frames (evidence)."
     ),
     seed: int = typer.Option(7, help="Seed of the synthetic world."),
+    report: bool = typer.Option(
+        True, "--report/--no-report", help="Write each sortie's mission report as it ends."
+    ),
     timeout: float = typer.Option(1800.0, min=10.0, help="Give up after this many seconds."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
@@ -213,7 +216,7 @@ def survey(
                     f" {event.detail.get('reason', '')}".rstrip()
                 )
 
-        fleet = Fleet(ground, spares=names[vehicles:], on_event=show)
+        fleet = Fleet(ground, spares=names[vehicles:], on_event=show, reports=report)
 
         def stop(signum: int, _frame: Any) -> None:
             console.print("中止全部架次 aborting every sortie (RTL)")
@@ -240,10 +243,20 @@ def survey(
             "distance_m": r.distance_m,
             "photos": len(r.captures),
             "evidence": len(r.evidence_ids),
+            "report": (
+                str(settings.reports_dir / r.sortie_id / "report.html")
+                if (settings.reports_dir / r.sortie_id / "report.html").is_file()
+                else None
+            ),
         }
         for r in results
     ]
-    data = {"sorties": sorties, "replans": fleet.replans, "unplanned": fleet.unplanned}
+    data = {
+        "sorties": sorties,
+        "replans": fleet.replans,
+        "unplanned": fleet.unplanned,
+        "report_errors": fleet.report_errors,
+    }
     if json_output:
         emit_json(data)
         return
@@ -261,4 +274,8 @@ def survey(
             str(r["photos"]),
         )
     console.print(table)
-    console.print("报告 reports: patrol sortie report SORTIE")
+    for r in sorties:
+        if r["report"]:
+            console.print(f"报告 report {r['sortie_id']}: {r['report']}")
+    for sortie_id, why in fleet.report_errors.items():
+        console.print(f"[yellow]报告未生成 no report for {sortie_id}[/]: {why}")

@@ -23,7 +23,6 @@ from patrol.coverage import imaged_union, planned_bands, survey_area
 from patrol.fleet import Fleet, FleetError, flown_legs, remainder_plan
 from patrol.ground import Ground
 from patrol.sortie import SortieResult, SortieRun, SortieSpec, default_camera, survey_leg_ends
-from patrol.sortie_report import build_report
 
 from .conftest import field_site
 
@@ -63,7 +62,7 @@ def test_three_vehicles_abort_one_lose_one_and_replan(
                 flying.discard(run.sortie_id)
             most_at_once = max(most_at_once, len(flying))
 
-    fleet = Fleet(ground, on_event=on_event)
+    fleet = Fleet(ground, on_event=on_event, reports=True)
     names = [ground.default_vehicle_id("copter", n) for n in (1, 2, 3)]
     try:
         runs = fleet.survey(site_path, names, **FAST)
@@ -130,12 +129,16 @@ def test_three_vehicles_abort_one_lose_one_and_replan(
         assert ("sortie.anomaly", f"sortie:{lost.sortie_id}") in actions
         assert audit.verify(session).ok
 
-    # The lost sortie's report names the link gap that was never regained.
-    report = build_report(ground, lost.sortie_id)
-    assert report.sortie["status"] == "lost"
-    gaps = [a for a in report.anomalies if a["kind"] == "link_gap"]
+    # Every sortie left its report as it ended; the lost one's names the link gap that was
+    # never regained.
+    assert fleet.report_errors == {}
+    for r in results:
+        assert (Path(r.report_dir) / "report.pdf").read_bytes()[:5] == b"%PDF-"
+    report = json.loads((Path(b.report_dir) / "report.json").read_text(encoding="utf-8"))
+    assert report["sortie"]["status"] == "lost"
+    gaps = [a for a in report["anomalies"] if a["kind"] == "link_gap"]
     assert len(gaps) == 1 and gaps[0]["end"] is None
-    assert "链路中断" in Path(report.files["html"]).read_text(encoding="utf-8")
+    assert "链路中断" in (Path(b.report_dir) / "report.html").read_text(encoding="utf-8")
 
     # What a supervisor sees.
     status = patrol(fieldpatrol_home, "fleet", "status", "--json")
