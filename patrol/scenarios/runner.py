@@ -319,7 +319,26 @@ class ScenarioRun:
             and (vehicle.record.landed_at_s is None or vehicle.record.kind == "rover")
         ):
             self._landed(vehicle, t, "disarmed (simulator)")
+        if vehicle.truth_flew and not armed:
+            self._idle(vehicle)
         vehicle.truth_armed = armed
+
+    def _idle(self, vehicle: _Vehicle) -> None:
+        """A built-in vehicle that has flown and disarmed runs on at real time.
+
+        At a speed-up of 100 an idle simulator still steps 5,000 times a second and streams
+        telemetry the link must parse, all under the GIL the frame worker needs for the
+        frames still queued; nothing the scenario measures happens on the ground after the
+        flight, so its clock slows to real time (times after that are still simulated)."""
+        sim = vehicle.run.simulator
+        # Not while a link loss runs: it ends in simulated time.
+        if getattr(sim, "link_down", True) or any(
+            e.vehicle == vehicle.id and e.at_s is not None for e in self._pending
+        ):
+            return
+        if getattr(sim, "speedup", 1.0) > 1.0:
+            with contextlib.suppress(Exception):
+                sim.call(lambda: setattr(sim, "speedup", 1.0))
 
     def _failsafe(self, vehicle: _Vehicle, t: float, reason: str) -> None:
         rec = vehicle.record
