@@ -1,5 +1,6 @@
-"""Benchmark of the scheduler's decisions: a week of N schedules (hourly in daylight, each
-on its own vehicle, holidays skipped) decided pass by pass in simulated time, no flights.
+"""Benchmark of the scheduler's decisions: a week of N schedules (four times a day, in
+daylight, each on its own vehicle, holidays skipped) decided pass by pass in simulated time,
+no flights.
 Prints one JSON object: schedules, decisions, passes, wall and CPU seconds, ms per pass.
 
     .venv/bin/python bench/schedules.py [--schedules 200] [--database-url URL]
@@ -53,7 +54,7 @@ def main() -> None:
                 ScheduleSpec(
                     f"s{i}",
                     "bench-site",
-                    f"FREQ=HOURLY;BYMINUTE={i % 60}",
+                    "FREQ=DAILY;BYHOUR=6,10,14,18",
                     [f"uav-{i}"],
                     {"pattern": "perimeter", "altitude_agl_m": 40},
                     starts_at=start,
