@@ -124,11 +124,6 @@ def fleet_status(
     return {"vehicles": vehicles, "sorties": sorties, "flying": flying}
 
 
-@app.callback()
-def group() -> None:
-    """A group even with one command: more sub-commands join it later."""
-
-
 @app.command()
 def status(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document."),
