@@ -302,7 +302,17 @@ class Scheduler:
             free = [v for v in s.vehicles if v not in busy or busy[v][1] <= start]
             if not free:
                 held = ", ".join(f"{v} by {busy[v][0]}" for v in s.vehicles)
-                add(d, "skip_busy", "skipped", f"no free vehicle in the pool ({held})")
+                reason = f"no free vehicle in the pool ({held})"
+                add(d, "skip_busy", "skipped", reason)
+                # A run lost to a busy fleet is the supervisor's to know about.
+                notes.append(
+                    (
+                        s.site_id,
+                        str(s.vehicles[0]),
+                        "schedule_run_skipped",
+                        {"schedule_id": s.id, "due_at": d.isoformat(), "reason": reason},
+                    )
+                )
                 continue
             vehicle = str(free[0])
             busy[vehicle] = (f"schedule {s.id}", start + timedelta(seconds=s.duration_s))

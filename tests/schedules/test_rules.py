@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from cases.models import Sortie
 from cases.schedules import (
     ScheduleError,
     ScheduleRun,
@@ -203,3 +204,60 @@ def test_two_schedulers_on_one_database_decide_each_occurrence_once(any_db: Db) 
     # 08:00 and 09:00 are late (run once late each: two schedules), 10:00 is on time.
     assert len(rows) == 3 and len({(r.schedule_id, r.due_at) for r in rows}) == 3
     assert sorted(launches[0] + launches[1]) == sorted(r.id for r in rows)
+
+
+def test_a_vehicle_flying_a_console_sortie_is_not_given_a_scheduled_run(db: Db) -> None:
+    mon = datetime(2026, 9, 28, tzinfo=SH)
+    with db.sessions() as s:
+        create_schedule(
+            s,
+            ScheduleSpec(
+                "每日", db.site_id, "FREQ=DAILY;BYHOUR=9", ["uav-1"], PERIMETER, starts_at=mon
+            ),
+            "user:super",
+            now=mon,
+        )
+        # An inspector launched uav-1 by hand from the console; it is still in the air.
+        s.add(Sortie(id="s-manual", vehicle_id="uav-1", status="flying", started_at=mon))
+        s.commit()
+    at = datetime(2026, 9, 28, 9, tzinfo=SH)
+    sched = Scheduler(db.sessions, launcher=None, clock=SimulatedClock(at))  # type: ignore[arg-type]
+    assert sched.decide(at) == []
+    with db.sessions() as s:
+        run = s.scalars(select(ScheduleRun)).one()
+    assert (run.decision, run.status) == ("skip_busy", "skipped")
+    assert run.reason == "no free vehicle in the pool (uav-1 by sortie s-manual)"
+    assert [n["kind"] for n in sched.notifications] == ["schedule_run_skipped"]
+
+
+def test_runs_left_in_flight_by_a_stopped_scheduler_are_recorded_interrupted(db: Db) -> None:
+    mon = datetime(2026, 9, 28, tzinfo=SH)
+    with db.sessions() as s:
+        row = create_schedule(
+            s,
+            ScheduleSpec(
+                "每日", db.site_id, "FREQ=DAILY;BYHOUR=9", ["uav-1"], PERIMETER, starts_at=mon
+            ),
+            "user:super",
+            now=mon,
+        )
+        s.add(Sortie(id="s-crash", vehicle_id="uav-1", status="flying", started_at=mon))
+        s.flush()
+        s.add(
+            ScheduleRun(
+                schedule_id=row.id,
+                due_at=mon + timedelta(hours=9),
+                decision="run",
+                status="launched",
+                vehicle_id="uav-1",
+                sortie_id="s-crash",
+                gates=[],
+            )
+        )
+        s.commit()
+    sched = Scheduler(db.sessions, launcher=None, clock=SimulatedClock(mon + timedelta(hours=10)))  # type: ignore[arg-type]
+    assert sched.recover() == 1
+    with db.sessions() as s:
+        run = s.scalars(select(ScheduleRun)).one()
+        assert run.status == "interrupted" and "stopped while this run" in run.reason
+        assert s.get(Sortie, "s-crash").status == "aborted"  # type: ignore[union-attr]
