@@ -20,7 +20,6 @@ from patrol.scenarios.record import RunRecord, ground_distance_m
 _COLOURS = ("#1f6fd1", "#8a3ffc", "#009d9a", "#b28600", "#d12771", "#6f4e37", "#198038", "#444")
 _W = 760.0
 _PAD = 20.0
-_LEGEND_H = 44.0
 
 
 class _Map:
@@ -63,7 +62,8 @@ def map_svg(scenario: Scenario, record: RunRecord) -> str:
     for v in record.vehicles.values():
         points.extend((lo, la) for _, lo, la in v.track)
     m = _Map(scenario.site, points)
-    total = m.height + _LEGEND_H  # the legend is a band under the map, never over it
+    rows = 2 + (len(record.vehicles) + 2) // 3
+    total = m.height + 16 * rows + 12  # the legend is a band under the map, never over it
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{m.width:.0f}" height="{total:.0f}" '
         f'viewBox="0 0 {m.width:.0f} {total:.0f}" font-family="sans-serif" font-size="11">',
@@ -150,6 +150,8 @@ def map_svg(scenario: Scenario, record: RunRecord) -> str:
         ("#ef6c00", "false suspect 误报"),
         ("#ffd600", "fault 故障"),
     ]
+    for n, vid in enumerate(record.vehicles):
+        legend.append((_COLOURS[n % len(_COLOURS)], f"{vid}: track 航迹 (plan dashed 计划虚线)"))
     for i, (colour, label) in enumerate(legend):
         x = 8 + (i % 3) * 240
         y = m.height + 16 + 16 * (i // 3)
