@@ -195,3 +195,22 @@ def test_fleet_refuses_bad_requests(ground: Ground, tmp_path: Path) -> None:
         fleet.survey(tmp_path / "x.geojson", ["a", "a"])
     with pytest.raises(FleetError, match="at least one vehicle"):
         fleet.survey(tmp_path / "x.geojson", [])
+
+
+@pytest.mark.slow
+def test_battery_failsafe_ends_the_sortie_as_lost(ground: Ground, tmp_path: Path) -> None:
+    from patrol.sortie_report import build_report
+
+    site_path = field_site(tmp_path / "field.geojson", 200, 120)
+    run = SortieRun(ground, SortieSpec(site=site_path, **FAST)).start()
+    run.wait_status(("flying",), 30)
+    assert run.simulator.wait_until(lambda v: v.current_seq > run.result.leg_end_seqs[0], 30)
+    run.simulator.faults.low_battery(5)
+    result = run.wait(120)
+    # The autopilot brought it home on its own: landed, mission not finished.
+    assert result.status == "lost" and result.reason.startswith("failsafe: Battery")
+    assert not result.mission_finished and not run.simulator.vehicle.armed
+    report = build_report(ground, result.sortie_id)
+    failsafes = [a for a in report.anomalies if a["kind"] == "failsafe"]
+    assert failsafes and "Battery" in failsafes[0]["text"]
+    assert 0 < report.coverage.imaged_pct < report.coverage.planned_pct
