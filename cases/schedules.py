@@ -478,6 +478,9 @@ class Slot:
     end: datetime
     schedule: str
     pool: tuple[str, ...]
+    #: Who goes first among slots starting together: the schedule id, as at run time (a
+    #: schedule being added has none yet and goes last).
+    rank: int = 0
 
 
 @dataclass
@@ -497,7 +500,7 @@ def assign_vehicles(
     """
     held: dict[str, tuple[str, datetime]] = dict(busy or {})
     out = Assignment()
-    for slot in sorted(slots, key=lambda s: (s.start, s.schedule)):
+    for slot in sorted(slots, key=lambda s: (s.start, s.rank, s.schedule)):
         for vehicle in slot.pool:
             holder = held.get(vehicle)
             if holder is None or holder[1] <= slot.start:
@@ -520,6 +523,7 @@ def schedule_slots(
     lonlat: tuple[float, float],
     frm: datetime,
     to: datetime,
+    rank: int = 0,
 ) -> list[Slot]:
     """Occurrences in ``(frm, to]`` that fit the window, as slots (holidays are counted: the
     check stays safe for years whose holidays are not published yet)."""
@@ -532,7 +536,7 @@ def schedule_slots(
     out: list[Slot] = []
     for t in times:
         if window_refusal(window, timezone, t, duration_s, lonlat) is None:
-            out.append(Slot(t, t + timedelta(seconds=duration_s), label, tuple(pool)))
+            out.append(Slot(t, t + timedelta(seconds=duration_s), label, tuple(pool), rank))
     return out
 
 
@@ -550,6 +554,7 @@ def _slots_of(session: Session, row: Schedule, frm: datetime, to: datetime) -> l
         lonlat,
         frm,
         to,
+        rank=row.id,
     )
 
 
@@ -596,6 +601,7 @@ def check_overlaps(
         site_lonlat(session, candidate.site_id),
         frm,
         to,
+        rank=candidate.id if candidate.id is not None else 2**31,
     )
     others = session.scalars(
         select(Schedule).where(Schedule.state == "active").order_by(Schedule.id)

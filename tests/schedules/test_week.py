@@ -120,7 +120,7 @@ def test_a_week_of_schedules_with_a_restart(db: Db) -> None:
                 ScheduleSpec(
                     "周一补充巡查",
                     site,
-                    "FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=1",
+                    "FREQ=WEEKLY;BYDAY=MO;BYHOUR=9",
                     ["uav-1"],
                     PERIMETER,
                     starts_at=MON,
@@ -134,7 +134,7 @@ def test_a_week_of_schedules_with_a_restart(db: Db) -> None:
             ScheduleSpec(
                 "周一补充巡查",
                 site,
-                "FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=1",
+                "FREQ=WEEKLY;BYDAY=MO;BYHOUR=9",
                 ["uav-1", "uav-3"],
                 PERIMETER,
                 starts_at=MON,
@@ -216,8 +216,8 @@ def test_a_week_of_schedules_with_a_restart(db: Db) -> None:
         ("b", "Fri 16:00"): ("blocked", ("blocked",), "uav-2"),
         ("b", "Sun 05:00"): ("skip_window", ("skipped",), None),
         ("b", "Sun 16:00"): ("run", flown, "uav-2"),
-        # uav-1 is flying schedule a at 09:01: the pool's next vehicle goes.
-        ("c", "Mon 09:01"): ("run", flown, "uav-3"),
+        # Due with schedule a at 09:00, which holds uav-1: the pool's next vehicle goes.
+        ("c", "Mon 09:00"): ("run", flown, "uav-3"),
     }
     assert set(got) == set(expected), sorted(set(got) ^ set(expected))
     for key, (decision, statuses, vehicle) in expected.items():
@@ -242,7 +242,7 @@ def test_a_week_of_schedules_with_a_restart(db: Db) -> None:
     spans = sorted((str(r.vehicle_id), r.started_at or MON, r.ended_at or MON) for r in launched)
     for (v1, _s1, e1), (v2, s2, _e2) in itertools.pairwise(spans):
         assert v1 != v2 or e1 <= s2
-    ma, mc = by_key[("a", "Mon 09:00")], by_key[("c", "Mon 09:01")]
+    ma, mc = by_key[("a", "Mon 09:00")], by_key[("c", "Mon 09:00")]
     assert mc.started_at is not None and ma.ended_at is not None
     assert mc.started_at < ma.ended_at
 
