@@ -78,7 +78,8 @@ class Ground:
         self._ingests: dict[str, Any] = {}
         self._keys: dict[str, Any] = {}
         self._lock = threading.RLock()
-        self._audit_lock = threading.Lock()
+        #: Held while appending to the audit log from this process: the entries form a chain.
+        self.audit_lock = threading.Lock()
         self._stops: list[Callable[[], None]] = []
         self.started = False
 
@@ -165,7 +166,7 @@ class Ground:
 
         if self.sessions is None:
             raise GroundError("the ground is not started: call Ground.start() first")
-        with self._audit_lock, self.sessions() as session:
+        with self.audit_lock, self.sessions() as session:
             audit.append(session, actor or self.actor, action, subject, payload)
             session.commit()
 

@@ -618,7 +618,7 @@ class SortieRun:
         self.status = status
         self.result.status = status
         now = db_now()
-        with self.ground._audit_lock, self.ground.sessions() as session:
+        with self.ground.audit_lock, self.ground.sessions() as session:
             row = session.get(Sortie, self.sortie_id)
             if row is not None:
                 row.status = status

@@ -674,7 +674,7 @@ def build_report(ground: Any, sortie_id: str, out_dir: Path | None = None) -> So
         json.dumps(report.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8"
     )
     case_numbers = sorted({c["number"] for e in evidence for c in e.cases})
-    with ground._audit_lock, sessions() as session:
+    with ground.audit_lock, sessions() as session:
         stored = session.get(Sortie, sortie_id)
         if stored is not None:
             stored.area_covered_m2 = coverage.imaged_m2
