@@ -3,8 +3,8 @@
 A `SortieSpec` says what to fly: the site, the plan (or a pattern to plan: "survey" for a
 copter, "perimeter" for a copter or rover), the vehicle (kind, id), the synthetic world or its
 seed, the vehicle back end ("builtin": `simulators.vehicle.SimulatorServer` over real MAVLink
-on a local TCP port) and its speed-up. `SortieRun(ground, spec)` flies it against a started
-`patrol.ground.Ground`:
+on a local TCP port; "sitl": ArduPilot SITL, `spec.sitl_binary`) and its speed-up.
+`SortieRun(ground, spec)` flies it against a started `patrol.ground.Ground`:
 
     with Ground(settings) as ground:
         run = SortieRun(ground, SortieSpec(site=path, vehicle_id="uav-1", speedup=25))
@@ -17,7 +17,8 @@ What it does, each step recorded: site row and mission row (plan checked against
 `sorties` row "planned") -> simulator started, mission + fence + rally uploaded and verified,
 armed, AUTO ("flying") -> track, camera captures (frames rendered and run through the detector
 when `spec.vision`), events (mode changes, fence breaches, failsafes, link gaps) -> landed,
-or aborted (RTL), or lost (no heartbeat for `lost_after_s`) -> evidence signed with the
+or aborted (RTL), or lost (no heartbeat for `lost_after_s`, or landed by a failsafe before
+the mission finished) -> evidence signed with the
 vehicle key, published through the durable outbox, waited for in the case record -> the
 `sorties` row's final status and figures, `reports/<sortie>/sortie.json` (the whole result:
 track, capture poses with their ground footprints, events, evidence ids, tlog sha256).
@@ -26,7 +27,9 @@ Statuses: planned -> launching -> flying -> completed | aborted | lost | failed.
 transition updates the `sorties` row and appends an audit entry `sortie.<status>`; anomalies
 (fence breach, failsafe, link lost/regained) are audited as `sortie.anomaly`.
 Events reach the caller as `SortieEvent`s: `run.events` (list), `run.event_queue`
-(`queue.Queue`) and the `on_event` callback (called from the sortie's thread).
+(`queue.Queue`) and the `on_event` callback (called from the sortie's thread); `on_done`
+is called once the sortie has ended and its record is written (the fleet makes the mission
+report there, `patrol.sortie_report`).
 """
 
 from __future__ import annotations
