@@ -66,6 +66,7 @@ class _Vehicle:
     truth_flew: bool = False
     truth_landed: bool = True
     truth_failsafe: str = ""
+    link_failsafe_t: float | None = None
     last_truth_t: float = -1e9
 
     @property
@@ -302,7 +303,8 @@ class ScenarioRun:
             reason = _failsafe_reason(model)
             if reason and not vehicle.truth_failsafe:
                 vehicle.truth_failsafe = reason
-                self._failsafe(vehicle, t, reason)
+                early = vehicle.link_failsafe_t
+                self._failsafe(vehicle, t if early is None else min(t, early), reason)
             landed = bool(model.landed) if model.is_copter else False
             if not landed:
                 vehicle.truth_flew = True
@@ -340,12 +342,22 @@ class ScenarioRun:
             with contextlib.suppress(Exception):
                 sim.call(lambda: setattr(sim, "speedup", 1.0))
 
-    def _failsafe(self, vehicle: _Vehicle, t: float, reason: str) -> None:
+    def _failsafe(self, vehicle: _Vehicle, t: float, reason: str, seen: str = "") -> None:
+        """Record the first failsafe. On the built-in back end its name always comes from
+        the simulator's flags (so two runs name it alike), its time from whichever saw it
+        first: the sampled truth or the autopilot's own report over MAVLink."""
         rec = vehicle.record
-        if rec.failsafe_at_s is None and not rec.mission_finished:
-            rec.failsafe_at_s = round(t, 1)
-            rec.failsafe_reason = reason
-        self.record.note(t, vehicle.id, "failsafe", reason)
+        truth = hasattr(vehicle.run.simulator, "vehicle")
+        if not rec.mission_finished:
+            if rec.failsafe_at_s is None:
+                if not truth or not seen:
+                    rec.failsafe_at_s = round(t, 1)
+                    rec.failsafe_reason = reason
+                else:
+                    vehicle.link_failsafe_t = t  # named when the truth catches up
+            elif seen and t < rec.failsafe_at_s:
+                rec.failsafe_at_s = round(t, 1)
+        self.record.note(t, vehicle.id, "failsafe", seen or reason)
 
     def _landed(self, vehicle: _Vehicle, t: float, text: str) -> None:
         rec = vehicle.record
@@ -383,14 +395,12 @@ class ScenarioRun:
                 if rec.kind == "rover" and rec.landed_at_s is None:
                     rec.landed_at_s = round(t, 1)
             elif kind == "failsafe" and not detail.get("cleared"):
-                if not vehicle.truth_failsafe:  # the simulator's truth, when there, is earlier
-                    self._failsafe(vehicle, t, str(detail.get("reason", "failsafe")))
-                else:
-                    self.record.note(t, vehicle.id, "failsafe", str(detail.get("reason", "")))
+                text = str(detail.get("reason", "failsafe"))
+                self._failsafe(vehicle, t, text, seen=text)
             elif kind == "fence_breach":
                 rec.fence_breaches += 1
-                if not vehicle.truth_failsafe:
-                    self._failsafe(vehicle, t, f"fence breach ({detail.get('breach_type', '')})")
+                text = f"Fence Breach ({detail.get('breach_type', '')})"
+                self._failsafe(vehicle, t, text, seen=text)
             elif kind == "landed":
                 if not hasattr(vehicle.run.simulator, "vehicle"):
                     self._landed(vehicle, t, "landed")
@@ -558,6 +568,10 @@ class ScenarioRun:
             result = vehicle.run.result
             rec = vehicle.record
             rec.frames = int(result.frames)
+            if rec.failsafe_at_s is None and vehicle.link_failsafe_t is not None:
+                # Reported by the autopilot, but no flag of the simulator's named it.
+                rec.failsafe_at_s = round(vehicle.link_failsafe_t, 1)
+                rec.failsafe_reason = "failsafe (reported over MAVLink)"
             rec.mission_finished = rec.mission_finished or bool(result.mission_finished)
             with self._lock:
                 clock = list(vehicle.clock)

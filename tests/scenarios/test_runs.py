@@ -125,6 +125,26 @@ def test_a_scenario_written_to_fail_fails_the_same_way_every_time(tmp_path: Path
     assert first["suspects"] == second["suspects"]
 
 
+def test_the_same_flight_twice_gives_the_same_result(tmp_path: Path) -> None:
+    """Determinism on the built-in backend: the low-battery scenario twice. The verdicts are
+    the same; the failsafe and the landing come at the same simulated time, give or take the
+    moment the ground's commands reached the simulator (documented in docs/scenarios.md)."""
+    path = ROOT / "examples" / "scenarios" / "low-battery-rtl.yaml"
+    runs = []
+    for n in range(2):
+        run = ScenarioRun(load_scenario(path), report_dir=tmp_path / str(n))
+        runs.append((run.run(), run.record.vehicles["copter-1"]))
+    (first, a), (second, b) = runs
+    assert [(v.key, v.passed) for v in first.verdicts] == [
+        (v.key, v.passed) for v in second.verdicts
+    ]
+    assert a.failsafe_reason == b.failsafe_reason == "Battery Failsafe"
+    assert a.failsafe_at_s is not None and b.failsafe_at_s is not None
+    assert abs(a.failsafe_at_s - b.failsafe_at_s) <= 3.0
+    assert a.landed_at_s is not None and b.landed_at_s is not None
+    assert abs((a.landed_at_s - a.failsafe_at_s) - (b.landed_at_s - b.failsafe_at_s)) <= 5.0
+
+
 def test_wind_motor_failure_and_gps_loss(tmp_path: Path) -> None:
     """The faults the library does not use: a motor failure lands copter-a where it is (in
     wind), the GPS loss lands copter-b through the EKF failsafe."""
