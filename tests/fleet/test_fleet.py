@@ -66,14 +66,16 @@ def test_three_vehicles_abort_one_lose_one_and_replan(
     names = [ground.default_vehicle_id("copter", n) for n in (1, 2, 3)]
     try:
         runs = fleet.survey(site_path, names, **FAST)
-        aborted, lost, other = runs
+        # The first vehicle has the most legs (3 of 7): after its first leg, two are left,
+        # time enough to cut its link before it finishes even on a loaded machine.
+        lost, aborted, other = runs
         for run in runs:
             run.wait_status(("flying",), 30)
         # One vehicle, one sortie at a time.
         with pytest.raises(FleetError, match="already flying"):
             fleet.launch(SortieSpec(site=site_path, vehicle_id=names[0], **FAST))
 
-        fleet.abort(names[0], "大风 wind over limit")
+        fleet.abort(names[1], "大风 wind over limit")
         # The link to the second vehicle drops for good once it has imaged its first leg.
         first_leg_end = lost.result.leg_end_seqs[0]
         assert lost.simulator.wait_until(lambda v: v.current_seq > first_leg_end, 30)
@@ -96,7 +98,7 @@ def test_three_vehicles_abort_one_lose_one_and_replan(
     b = by_id[lost.sortie_id]
     assert b.status == "lost" and "link lost" in b.reason
     assert any(e["kind"] == "link_lost" for e in b.events)
-    assert flown_legs(b) >= 1
+    assert 1 <= flown_legs(b) < len(b.leg_end_seqs)
 
     c = by_id[other.sortie_id]
     assert c.status == "completed" and c.mission_finished

@@ -105,8 +105,8 @@ def test_report_of_a_sortie_on_postgresql(
     print(f"coverage: report {cov['imaged_pct']} %, simulator ground truth {truth:.2f} %")
     assert cov["imaged_pct"] == pytest.approx(truth, abs=0.5)
     assert cov["frames"] == len(truth_captures)
-    assert 25 < cov["imaged_pct"] < 85, "about half the field was imaged"
     assert cov["planned_pct"] > 95
+    assert 25 < cov["imaged_pct"] < cov["planned_pct"] - 5, "called home before the end"
 
     files = {k: Path(v) for k, v in report["files"].items()}
     assert files["pdf"].read_bytes()[:5] == b"%PDF-"
