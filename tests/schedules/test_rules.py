@@ -261,3 +261,47 @@ def test_runs_left_in_flight_by_a_stopped_scheduler_are_recorded_interrupted(db:
         run = s.scalars(select(ScheduleRun)).one()
         assert run.status == "interrupted" and "stopped while this run" in run.reason
         assert s.get(Sortie, "s-crash").status == "aborted"  # type: ignore[union-attr]
+
+
+def _one_schedule(db: Db, start: datetime, **spec: Any) -> None:
+    with db.sessions() as s:
+        create_schedule(
+            s,
+            ScheduleSpec(
+                "每日",
+                db.site_id,
+                "FREQ=DAILY;BYHOUR=9",
+                ["uav-1"],
+                PERIMETER,
+                starts_at=start,
+                **spec,
+            ),
+            "user:super",
+            now=start,
+        )
+        s.commit()
+
+
+def test_a_year_without_holiday_data_is_not_guessed(db: Db) -> None:
+    start = datetime(2027, 1, 4, tzinfo=SH)  # no published arrangement for 2027 here
+    _one_schedule(db, start)
+    at = start + timedelta(hours=9)
+    sched = Scheduler(db.sessions, launcher=None, clock=SimulatedClock(at))  # type: ignore[arg-type]
+    assert sched.decide(at) == []
+    with db.sessions() as s:
+        run = s.scalars(select(ScheduleRun)).one()
+    assert (run.decision, run.status) == ("skip_calendar", "skipped")
+    assert "no holiday data for year 2027" in run.reason
+    assert [n["kind"] for n in sched.notifications] == ["schedule_calendar_unknown"]
+
+
+def test_a_missed_run_is_not_flown_late_outside_its_window(db: Db) -> None:
+    mon = datetime(2026, 9, 28, tzinfo=SH)
+    _one_schedule(db, mon, window="08:00-10:00")
+    at = mon + timedelta(hours=11)  # the service comes back at 11:00
+    sched = Scheduler(db.sessions, launcher=None, clock=SimulatedClock(at))  # type: ignore[arg-type]
+    assert sched.decide(at) == []
+    with db.sessions() as s:
+        run = s.scalars(select(ScheduleRun)).one()
+    assert (run.decision, run.status) == ("skip_missed", "skipped")
+    assert run.reason.startswith("missed; a late run now: 2026-09-28 11:00 Asia/Shanghai")
