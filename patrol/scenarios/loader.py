@@ -173,13 +173,10 @@ def load_scenario(
                 kind=raw["kind"],
                 backend=vb,
                 speedup=float(raw.get("speedup", DEFAULT_SPEEDUP[vb])),
-                home=(float(raw["home"][0]), float(raw["home"][1])) if "home" in raw else None,
                 params={k: float(v) for k, v in raw.get("params", {}).items()},
                 sysid=i + 1,
             )
         )
-        if "home" in raw:
-            _inside_site(site, raw["home"], f"vehicles[{i}].home", fail)
 
     world = _world(doc.get("world", {}), seed, site, fail)
     mission = _mission(doc["mission"], base, fail)

@@ -24,7 +24,6 @@ class VehicleSpec:
     kind: str  # copter | rover
     backend: str  # builtin | sitl
     speedup: float
-    home: tuple[float, float] | None  # lon, lat; None: the site's launch point
     params: dict[str, float] = field(default_factory=dict)
     sysid: int = 1
 

@@ -91,10 +91,6 @@ _VEHICLE = _obj(
             "maximum": 1000,
             "description": "Simulation speed-up (default 100 on builtin, 10 on SITL).",
         },
-        "home": {
-            **_LONLAT,
-            "description": "Start position [lon, lat]; default: the site's launch point.",
-        },
         "params": {
             "type": "object",
             "description": "ArduPilot parameters set before the flight, NAME: value.",
