@@ -542,7 +542,7 @@ def schedule_slots(
 
 def _slots_of(session: Session, row: Schedule, frm: datetime, to: datetime) -> list[Slot]:
     site = session.get(SiteRecord, row.site_id)
-    lonlat = _launch(site)
+    lonlat = launch_lonlat(site)
     return schedule_slots(
         f"schedule {row.id} ({row.name})",
         row.rrule,
@@ -558,7 +558,8 @@ def _slots_of(session: Session, row: Schedule, frm: datetime, to: datetime) -> l
     )
 
 
-def _launch(site: SiteRecord | None) -> tuple[float, float]:
+def launch_lonlat(site: SiteRecord | None) -> tuple[float, float]:
+    """The launch point (lon, lat) of a stored site, for its daylight."""
     if site is None:
         return (0.0, 0.0)
     for feature in (site.geojson or {}).get("features", []):
@@ -579,7 +580,7 @@ def _launch(site: SiteRecord | None) -> tuple[float, float]:
 
 def site_lonlat(session: Session, site_id: str) -> tuple[float, float]:
     """The launch point (lon, lat) of a stored site (for daylight windows)."""
-    return _launch(session.get(SiteRecord, site_id))
+    return launch_lonlat(session.get(SiteRecord, site_id))
 
 
 def check_overlaps(

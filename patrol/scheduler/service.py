@@ -39,6 +39,7 @@ from cases.schedules import (
     ScheduleRun,
     calendar_for,
     day_refusal,
+    launch_lonlat,
     load_site_record,
     next_due,
     no_fly_now,
@@ -223,7 +224,7 @@ class Scheduler:
     ) -> list[ScheduleRun]:
         tz = zone(s.timezone)
         if s.site_id not in sites:
-            sites[s.site_id] = _lonlat(session.get(SiteRecord, s.site_id))
+            sites[s.site_id] = launch_lonlat(session.get(SiteRecord, s.site_id))
         lonlat = sites[s.site_id]
         window = parse_window(s.window)
         rows: list[ScheduleRun] = []
@@ -596,9 +597,3 @@ class Scheduler:
                     },
                 )
             session.commit()
-
-
-def _lonlat(site: SiteRecord | None) -> tuple[float, float]:
-    from cases.schedules import _launch
-
-    return _launch(site)
