@@ -20,7 +20,7 @@ import typer
 
 from patrol.output import console, emit_json, fail
 
-app = typer.Typer(help="运行服务 (Run the gateway, ingest and scheduler).")
+app = typer.Typer(help="运行服务 (Run the gateway, ingest and scheduler).", add_completion=False)
 
 log = logging.getLogger("patrol.run")
 
@@ -49,7 +49,7 @@ def run(
     ),
     as_json: bool = typer.Option(False, "--json", help="On exit, print one JSON summary."),
 ) -> None:
-    """Serve the gateway, ingest evidence and run the schedules until SIGTERM/SIGINT."""
+    """运行服务：网关、证据接收、巡查计划 (Gateway, ingest and scheduler until SIGTERM/SIGINT)."""
     # A stop asked for while starting up (imports take seconds on a loaded machine) is
     # honoured as soon as the service is up.
     early_stop: list[int] = []
