@@ -178,6 +178,18 @@ def load_scenario(
             )
         )
 
+    for i, v in enumerate(vehicles):
+        if v.backend == "builtin" and v.params:
+            from simulators.vehicle import ParamStore
+
+            known = ParamStore(v.kind)
+            for name in v.params:
+                if name not in known:
+                    raise fail(
+                        f"vehicles[{i}].params.{name}",
+                        f"the built-in {v.kind} simulator has no parameter {name}; see "
+                        "docs/simulator.md for the parameters it simulates",
+                    )
     world = _world(doc.get("world", {}), seed, site, fail)
     mission = _mission(doc["mission"], base, fail)
     sorties = _plan(site, mission, vehicles, fail)
@@ -295,6 +307,20 @@ def _world(raw: dict[str, Any], seed: int, site: Any, fail: Any) -> WorldSpec:
     )
 
 
+#: Mission keys and the patterns that use them.
+_MISSION_KEYS: dict[str, tuple[str, ...]] = {
+    "file": ("file",),
+    "altitude_agl_m": ("survey", "perimeter"),
+    "angle_deg": ("survey",),
+    "margin_m": ("survey",),
+    "front_overlap": ("survey",),
+    "side_overlap": ("survey",),
+    "area": ("survey",),
+    "inset_m": ("perimeter",),
+    "trigger_distance_m": ("perimeter",),
+}
+
+
 def _mission(raw: dict[str, Any], base: Path, fail: Any) -> MissionSpec:
     pattern = raw["pattern"]
     file = None
@@ -304,12 +330,14 @@ def _mission(raw: dict[str, Any], base: Path, fail: Any) -> MissionSpec:
         file = base / raw["file"]
         if not file.is_file():
             raise fail("mission.file", f"{file} not found; the path is relative to the scenario")
-    elif "file" in raw:
-        raise fail("mission.file", f"only used with pattern: file (pattern is {pattern})")
-    if "trigger_distance_m" in raw and pattern != "perimeter":
-        raise fail("mission.trigger_distance_m", f"only used with pattern: perimeter ({pattern})")
-    if "area" in raw and pattern != "survey":
-        raise fail("mission.area", f"only used with pattern: survey (pattern is {pattern})")
+    # A parameter the pattern does not use would be silently ignored: refuse it instead.
+    for key in raw:
+        used_by = _MISSION_KEYS.get(key)
+        if used_by is not None and pattern not in used_by:
+            raise fail(
+                f"mission.{key}",
+                f"only used with pattern: {' or '.join(used_by)} (pattern is {pattern})",
+            )
     return MissionSpec(
         pattern=pattern,
         file=file,

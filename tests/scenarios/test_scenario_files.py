@@ -292,3 +292,16 @@ def test_an_expectation_that_cannot_fail_is_refused(tmp_path: Path) -> None:
     assert "expect[0].planted_found: the world plants no violation, so this cannot fail" in (
         message
     )
+
+
+def test_a_parameter_the_simulator_does_not_have(tmp_path: Path) -> None:
+    path = _variant(tmp_path, {"vehicles.0.params": {"FS_GCS_ENABL": 1}})
+    message = _error(path)
+    assert "vehicles[0].params.FS_GCS_ENABL: the built-in copter simulator has no parameter" in (
+        message
+    )
+
+
+def test_a_mission_parameter_the_pattern_does_not_use(tmp_path: Path) -> None:
+    path = _variant(tmp_path, {"mission.inset_m": 20})
+    assert "mission.inset_m: only used with pattern: perimeter (pattern is survey)" in _error(path)
