@@ -47,7 +47,9 @@ class LaunchRequest(BaseModel):
     )
 
 
-def sortie_view(row: Sortie, live: dict[str, Any] | None = None) -> dict[str, Any]:
+def sortie_view(
+    row: Sortie, live: dict[str, Any] | None = None, reports: list[str] | None = None
+) -> dict[str, Any]:
     return {
         "id": row.id,
         "mission_id": row.mission_id,
@@ -58,7 +60,14 @@ def sortie_view(row: Sortie, live: dict[str, Any] | None = None) -> dict[str, An
         "distance_m": row.distance_m,
         "photos": row.photos,
         "live": live,
+        "reports": reports or [],
     }
+
+
+def _reports(request: Request, sortie_id: str) -> list[str]:
+    """The formats of the sortie's mission report that exist (the console links only those)."""
+    folder = Path(request.app.state.config.data_dir) / "reports" / sortie_id
+    return [fmt for fmt in ("html", "pdf") if (folder / f"report.{fmt}").is_file()]
 
 
 def _scope(query: Any, user: Principal) -> Any:
@@ -281,7 +290,9 @@ def list_sorties(
         paging,
         where=(equals(Sortie.mission_id, mission_id), equals(Sortie.status, status)),
         order_by=(Sortie.started_at.desc().nulls_first(), Sortie.id.desc()),
-        render=lambda rows: [sortie_view(r, _live(request, r.id)) for r in rows],
+        render=lambda rows: [
+            sortie_view(r, _live(request, r.id), _reports(request, r.id)) for r in rows
+        ],
     )
 
 
@@ -295,7 +306,7 @@ def get_sortie(
     row = session.scalar(_scope(select(Sortie).where(Sortie.id == sortie_id), user))
     if row is None:
         raise HTTPException(404, f"sortie {sortie_id!r} not found")
-    return sortie_view(row, _live(request, sortie_id))
+    return sortie_view(row, _live(request, sortie_id), _reports(request, row.id))
 
 
 @router.get(

@@ -34,6 +34,11 @@ def test_report_is_served_to_those_who_see_the_site(world: World, client: TestCl
     (folder / "report.pdf").write_bytes(b"%PDF-1.4 report")
 
     inspector = as_user(world, "insp")
+    # The sortie names the formats that exist: the console links only those.
+    assert client.get(f"/api/sorties/{sortie_id}", headers=inspector).json()["reports"] == [
+        "html",
+        "pdf",
+    ]
     r = client.get(f"/api/sorties/{sortie_id}/report/html", headers=inspector)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert "巡查任务报告" in r.text
@@ -52,6 +57,7 @@ def test_report_is_served_to_those_who_see_the_site(world: World, client: TestCl
 def test_missing_report_says_how_to_make_it(world: World, client: TestClient) -> None:
     sortie_id = _sortie(world)
     inspector = as_user(world, "insp")
+    assert client.get(f"/api/sorties/{sortie_id}", headers=inspector).json()["reports"] == []
     r = client.get(f"/api/sorties/{sortie_id}/report/pdf", headers=inspector)
     assert r.status_code == 404 and "patrol sortie report" in r.text
     r = client.get("/api/sorties/S-none/report/pdf", headers=inspector)
