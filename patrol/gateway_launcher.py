@@ -141,7 +141,9 @@ class SortieLauncher:
         run = SortieRun(self.ground, self.spec_for(request), on_event=on_event)
         started = False
         try:
-            await asyncio.to_thread(self._prepare, run)
+            # The engine reuses the gateway's `sorties` row (inserted at launch) and its
+            # mission row (audited when the user planned it).
+            await asyncio.to_thread(run.prepare)
             run.start()
             started = True
             while not run.done:
@@ -177,18 +179,6 @@ class SortieLauncher:
             "evidence": len(result.evidence_ids),
             "cases": cases,
         }
-
-    def _prepare(self, run: Any) -> None:
-        from cases.models import Sortie
-
-        # The gateway inserted this sortie's row at launch ("launching", not started); the
-        # engine records the sortie from its plan on, row included.
-        with self.ground.sessions() as session:
-            row = session.get(Sortie, run.sortie_id)
-            if row is not None and row.started_at is None and row.status == "launching":
-                session.delete(row)
-                session.commit()
-        run.prepare()
 
 
 __all__ = ["SortieLauncher", "event_view", "plan_from_request"]

@@ -16,6 +16,7 @@ Ingest: by default one ingest worker per enrolled vehicle (its topics only), so 
 on a shared broker never takes in another installation's evidence; `ingest_all=True` (the
 long-running service) serves every vehicle of the broker with one worker.
 Everything started is stopped by `stop()`, in reverse order, each stop bounded in time.
+`start()` first closes the sorties a crashed process left open (`patrol.sortie_claims`).
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ class Ground:
         self.audit_lock = threading.Lock()
         self._stops: list[Callable[[], None]] = []
         self.started = False
+        #: Sorties found open from a process that ended, recorded "interrupted" by `start()`.
+        self.recovered: list[str] = []
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -91,6 +94,10 @@ class Ground:
             return self
         self.settings.ensure_dirs()
         self.open_database()
+        from patrol.sortie_claims import recover_stale
+
+        # Sorties a crashed process left "flying" are closed before anything new flies.
+        self.recovered = recover_stale(self)
         if broker:
             self.open_broker()
         self.started = True

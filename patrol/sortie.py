@@ -45,7 +45,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,8 +55,14 @@ from patrol.ground import Ground
 
 #: A progress callback: (stage, completed, total or None, message).
 Progress = Callable[[str, float, float | None, str], None]
+#: The pre-arm hook (`SortieSpec.preflight`): called with the connected vehicle
+#: (`telemetry.link.Vehicle`; None when the vehicle did not connect, `run.connect_error` says
+#: why) and the run, before anything is uploaded or armed; returns the gate results (objects
+#: with `gate`, `ok`, `detail`, or dicts with those keys). Any failed gate ends the sortie
+#: "blocked": nothing armed, nothing flown.
+Preflight = Callable[[Any, "SortieRun"], Awaitable[list[Any]]]
 
-FINAL_STATUSES = ("completed", "aborted", "lost", "failed")
+FINAL_STATUSES = ("completed", "aborted", "lost", "failed", "blocked")
 ANOMALY_KINDS = ("fence_breach", "failsafe", "link_lost", "link_regained")
 PATTERNS = ("survey", "perimeter")
 KINDS = ("copter", "rover")
@@ -133,6 +139,9 @@ class SortieSpec:
     #: `plan_options`) this plan flies; set for surveys, used to re-plan an unflown part.
     survey_legs: tuple[int, int] | None = None
     save_ground_truth: bool = True
+    #: Gates checked on the connected vehicle before anything is uploaded or armed (the
+    #: scheduler's preflight gates); None: no gates.
+    preflight: Preflight | None = None
 
 
 @dataclass
@@ -193,6 +202,8 @@ class SortieResult:
     leg_end_seqs: list[int] = field(default_factory=list)
     altitude_agl_m: float = 0.0
     camera: dict[str, Any] = field(default_factory=dict)
+    #: The pre-arm gates (`SortieSpec.preflight`) as {gate, ok, detail}, in order.
+    gates: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -413,6 +424,11 @@ class SortieRun:
         self._prepared = False
         self._stack: list[Callable[[], None]] = []
         self._final = "failed"
+        #: Why the vehicle did not connect (for `spec.preflight`, called with vehicle None).
+        self.connect_error = ""
+        #: Set by `abort(release=True)`: RTL sent, the landing not watched (shutting down).
+        self.released = False
+        self._claim: Any = None
 
     # -- the caller's side -------------------------------------------------------------------
 
@@ -422,12 +438,32 @@ class SortieRun:
         Called by `run()`; call it earlier to refuse a bad plan before anything flies."""
         if self._prepared:
             return
-        from missions.check import check_mission
-
-        spec, ground = self.spec, self.ground
+        ground = self.ground
         if ground.sessions is None:
             raise SortieError("the ground is not started: call Ground.start() first")
         ground.settings.ensure_dirs()
+        # This process holds the sortie until its final status is written: a row left open
+        # by a process that died is then recognised (`patrol.sortie_claims.recover_stale`).
+        from patrol.sortie_claims import claim
+
+        self._claim = claim(ground.settings, self.sortie_id)
+        try:
+            self._prepare()
+        except BaseException:
+            self._release_claim()
+            raise
+        self._prepared = True
+        self._set_status("planned", {"mission": self.mission_id, "vehicle_id": self.vehicle_id})
+
+    def _release_claim(self) -> None:
+        if self._claim is not None:
+            self._claim.release()
+            self._claim = None
+
+    def _prepare(self) -> None:
+        from missions.check import check_mission
+
+        spec, ground = self.spec, self.ground
         self.site = site = load_site_arg(spec.site)
         self.result.site_id = site.id
         self.report_dir.mkdir(parents=True, exist_ok=True)
@@ -458,6 +494,19 @@ class SortieRun:
         if legs is None and spec.plan is None and spec.pattern == "survey":
             legs = (0, len(self.result.leg_end_seqs) - 1)
         self.result.survey_legs = list(legs) if legs is not None else None
+        (self.report_dir / "plan.geojson").write_text(
+            json.dumps(
+                {
+                    "type": "Feature",
+                    "properties": {"mission_id": self.mission_id, "sortie_id": self.sortie_id},
+                    "geometry": {"type": "LineString", "coordinates": plan.path_lonlat},
+                }
+            ),
+            encoding="utf-8",
+        )
+        if not self._store_rows(check):
+            # A mission planned elsewhere (the gateway, the scheduler) was audited there.
+            return
         ground.record(
             "mission.planned",
             f"mission:{self.mission_id}",
@@ -470,19 +519,6 @@ class SortieRun:
                 "check": "passed",
             },
         )
-        (self.report_dir / "plan.geojson").write_text(
-            json.dumps(
-                {
-                    "type": "Feature",
-                    "properties": {"mission_id": self.mission_id, "sortie_id": self.sortie_id},
-                    "geometry": {"type": "LineString", "coordinates": plan.path_lonlat},
-                }
-            ),
-            encoding="utf-8",
-        )
-        self._store_rows(check)
-        self._prepared = True
-        self._set_status("planned", {"mission": self.mission_id, "vehicle_id": self.vehicle_id})
 
     def run(self) -> SortieResult:
         """Fly the sortie in this thread; returns when it has ended (any final status)."""
@@ -506,6 +542,8 @@ class SortieRun:
                         self.on_done(self)
                     except Exception as exc:  # the sortie itself has ended as it did
                         self._emit("after_failed", {"error": str(exc)[:300]})
+            # After the final status: a recovering process must find the row closed.
+            self._release_claim()
             self._done.set()
         return self.result
 
@@ -541,11 +579,15 @@ class SortieRun:
     def done(self) -> bool:
         return self._done.is_set()
 
-    def abort(self, reason: str = "aborted by the operator") -> None:
-        """Bring the vehicle home (RTL) and end the sortie as "aborted" (thread-safe)."""
+    def abort(self, reason: str = "aborted by the operator", *, release: bool = False) -> None:
+        """Bring the vehicle home (RTL) and end the sortie as "aborted" (thread-safe).
+
+        `release=True` (a service shutting down): once RTL is commanded the landing is not
+        watched; the sortie ends at once, its evidence so far still published."""
         if self.status in FINAL_STATUSES:
             return
         self._abort_reason = reason
+        self.released = release
         self._abort.set()
 
     def wait_status(self, statuses: tuple[str, ...], timeout: float) -> str:
@@ -570,7 +612,10 @@ class SortieRun:
             with contextlib.suppress(Exception):  # a broken listener must not end the flight
                 self.on_event(event)
 
-    def _store_rows(self, check: Any) -> None:
+    def _store_rows(self, check: Any) -> bool:
+        """Store the site, mission and sortie rows; an existing mission row (planned by the
+        gateway or the scheduler) and sortie row (the gateway's, inserted at launch) are
+        reused. True when the mission row is new."""
         from cases.models import MissionRecord, SiteRecord, Sortie
         from gateway.api.missions import plan_digest
 
@@ -582,7 +627,8 @@ class SortieRun:
             if session.get(SiteRecord, site.id) is None:
                 session.add(SiteRecord(id=site.id, name=site.name, geojson=site.to_geojson()))
                 session.flush()
-            if session.get(MissionRecord, self.mission_id) is None:
+            new_mission = session.get(MissionRecord, self.mission_id) is None
+            if new_mission:
                 session.add(
                     MissionRecord(
                         id=self.mission_id,
@@ -602,16 +648,30 @@ class SortieRun:
                     )
                 )
                 session.flush()
-            session.add(
-                Sortie(
-                    id=self.sortie_id,
-                    mission_id=self.mission_id,
-                    vehicle_id=self.vehicle_id,
-                    status="planned",
-                    tlog_path=None,
+            row = session.get(Sortie, self.sortie_id)
+            if row is None:
+                session.add(
+                    Sortie(
+                        id=self.sortie_id,
+                        mission_id=self.mission_id,
+                        vehicle_id=self.vehicle_id,
+                        status="planned",
+                        tlog_path=None,
+                    )
                 )
-            )
+            elif row.started_at is None and row.status in ("planned", "launching"):
+                row.status, row.mission_id, row.vehicle_id = (
+                    "planned",
+                    self.mission_id,
+                    self.vehicle_id,
+                )
+            else:
+                raise SortieError(
+                    f"sortie {self.sortie_id} was already flown (status {row.status}); "
+                    "give the new sortie its own id"
+                )
             session.commit()
+        return new_mission
 
     def _set_status(self, status: str, payload: dict[str, Any] | None = None) -> None:
         from cases import audit
@@ -689,6 +749,15 @@ class SortieRun:
 
         await self._fly(worker)
 
+        if self._final == "blocked":
+            # Stopped at the gates: nothing was flown, so there is nothing to process; the
+            # link's log (the gate readings) is kept and hashed all the same.
+            tlog = ground.settings.tlog_dir / f"{self.sortie_id}.tlog"
+            if tlog.is_file():
+                self.result.tlog = str(tlog)
+                self.result.tlog_sha256 = hashlib.sha256(tlog.read_bytes()).hexdigest()
+            self._finish_status()
+            return
         if worker is not None and self.pipeline is not None and publisher is not None:
             self.progress("frames", worker.frames, None, "处理剩余图像 (finishing frames)")
             worker.close(stall_timeout=60)
@@ -753,13 +822,25 @@ class SortieRun:
         # autopilot, and a caller interrupted meanwhile must be able to stop its process.
         self.simulator = sim
         self._on_stop(sim.stop)
-        url = await asyncio.to_thread(sim.start)
         tlog_path = self.ground.settings.tlog_dir / f"{self.sortie_id}.tlog"
         result = self.result
         track = result.track
-        async with Vehicle.connect(
-            url, timeout=20, tlog_path=tlog_path, link_timeout_s=spec.link_timeout_s
-        ) as vehicle:
+        async with contextlib.AsyncExitStack() as stack:
+            vehicle: Any = None
+            try:
+                url = await asyncio.to_thread(sim.start)
+                vehicle = await stack.enter_async_context(
+                    Vehicle.connect(
+                        url, timeout=20, tlog_path=tlog_path, link_timeout_s=spec.link_timeout_s
+                    )
+                )
+            except Exception as exc:
+                if spec.preflight is None:
+                    raise
+                # Not connecting is a failed gate too: recorded "blocked", with the reason.
+                self.connect_error = str(exc).splitlines()[0][:300] if str(exc) else repr(exc)
+            if spec.preflight is not None and not await self._preflight(vehicle):
+                return
             self.progress("upload", 0, None, f"上传任务 (uploading to {url})")
             await vehicle.mission.upload(plan.items)
             await vehicle.fence.upload(plan.fence)
@@ -858,7 +939,7 @@ class SortieRun:
             result.flight_time_s = round(float(flight_time), 1) or round(
                 (time.monotonic() - t0) * spec.speedup, 1
             )
-            if self._final != "lost":
+            if self._final != "lost" and not self.released:
                 record("vehicle.landed", subject, {"flight_time_s": result.flight_time_s})
         result.distance_m = round(
             sum(haversine_m(a[1], a[2], b[1], b[2]) for a, b in itertools.pairwise(track)), 1
@@ -889,6 +970,33 @@ class SortieRun:
             },
         )
 
+    async def _preflight(self, vehicle: Any) -> bool:
+        """Run `spec.preflight` on the connected vehicle (None: it did not connect); False,
+        with the sortie to end "blocked" and the reason, when a gate failed."""
+        assert self.spec.preflight is not None
+        gates = [_gate_dict(g) for g in (await self.spec.preflight(vehicle, self) or [])]
+        if vehicle is None and not any(not g["ok"] for g in gates):
+            # A hook that forgot the link must still not let an unconnected sortie fly.
+            gates.insert(0, {"gate": "connected", "ok": False, "detail": self.connect_error})
+        self.result.gates = gates
+        failed = next((g for g in gates if not g["ok"]), None)
+        subject = f"sortie:{self.sortie_id}"
+        if failed is None:
+            await asyncio.to_thread(
+                self.ground.record, "sortie.preflight", subject, {"passed": len(gates)}
+            )
+            return True
+        self.result.reason = f"preflight gate {failed['gate']}: {failed['detail']}"
+        self._final = "blocked"
+        self._emit("preflight_failed", {"gate": failed["gate"], "detail": failed["detail"]})
+        await asyncio.to_thread(
+            self.ground.record,
+            "sortie.preflight",
+            subject,
+            {"passed": False, "gate": failed["gate"], "gates": gates},
+        )
+        return False
+
     async def _supervise(self, vehicle: Any) -> None:
         """Watch the flight until it is over, aborted and home, lost, or timed out."""
         from telemetry.link.vehicle import _ON_GROUND
@@ -915,6 +1023,9 @@ class SortieRun:
                     await asyncio.wait_for(vehicle.action.return_to_launch(), 15)
                 except Exception as exc:  # noted; the landing wait decides what happened
                     self._emit("command_failed", {"command": "RTL", "error": str(exc)[:200]})
+                if self.released:
+                    # Shutting down: the vehicle flies home on its own; stop watching.
+                    return
             if not st.link_up:
                 silent = time.monotonic() - st.last_heartbeat_mono
                 if silent > spec.lost_after_s:
@@ -1014,6 +1125,13 @@ class SortieRun:
             f"the gateway stored fewer than {len(ids)} evidence items within {timeout:.0f} s; "
             "check the broker and `patrol doctor`"
         )
+
+
+def _gate_dict(gate: Any) -> dict[str, Any]:
+    """{gate, ok, detail} of one preflight result (a dict or an object with those fields)."""
+    if isinstance(gate, dict):
+        return {"gate": str(gate["gate"]), "ok": bool(gate["ok"]), "detail": str(gate["detail"])}
+    return {"gate": str(gate.gate), "ok": bool(gate.ok), "detail": str(gate.detail)}
 
 
 def count_evidence(session: Any, ids: list[str]) -> int:
