@@ -331,7 +331,10 @@ def sortie_report(
             404, f"sortie {row.id} has no {fmt} report yet; make it with `patrol sortie report`"
         )
     media = "application/pdf" if fmt == "pdf" else "text/html; charset=utf-8"
-    return FileResponse(path, media_type=media, filename=f"{row.id}.{fmt}")
+    # Inline: the console's link opens the report in a tab (saving it keeps the file name).
+    return FileResponse(
+        path, media_type=media, filename=f"{row.id}.{fmt}", content_disposition_type="inline"
+    )
 
 
 @router.get("/vehicles", summary="Enrolled vehicles with their last live position and status")

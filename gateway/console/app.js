@@ -1,5 +1,6 @@
 // FieldPatrol console: log in, map (sites, exclusion zones, planned paths, live tracks,
-// evidence), mission planning and launch with confirmation, cases and the case page.
+// evidence), mission planning and launch with confirmation, cases and the case page, sortie
+// mission reports, scheduled patrols (runs, preflight gates, pause/resume) and their notices.
 // Plain DOM and SVG, no external assets: it works on a network with no internet.
 "use strict";
 const I18N = {
@@ -17,7 +18,24 @@ const I18N = {
         photos: "Photos", coverage_pct: "Coverage (%)", waypoints: "Waypoints", live: "live stream",
         offline: "live stream offline", sortie: "Sortie", due: "due", none: "none",
         sortie_results: "What this sortie found", completed: "completed", aborted: "aborted",
-        failed: "failed", lost: "lost" },
+        failed: "failed", lost: "lost", mission_report: "Mission report",
+        mission_reports: "Mission reports", schedules: "Scheduled patrols", name: "Name",
+        recurrence: "Recurrence", next_due: "Next run", runs: "Runs", due_at: "Due",
+        decision: "Decision", status: "Status", gates: "Preflight checks and reason",
+        pause: "Pause", resume: "Resume", show_runs: "Runs", no_runs: "no runs yet",
+        no_schedules: "no schedules", dismiss: "Dismiss", schedule: "Schedule", window: "window",
+        s_active: "active", s_paused: "paused", s_removed: "removed",
+        n_preflight_failed: "Preflight check failed: the automatic patrol did not launch",
+        n_schedule_run_skipped: "Automatic patrol skipped",
+        n_schedule_calendar_unknown: "Holiday calendar does not cover this date: automatic patrol skipped",
+        d_run: "run", d_run_late: "run late", d_skip_holiday: "skipped: holiday / non-working day",
+        d_skip_window: "skipped: outside the time window", d_skip_missed: "skipped: missed",
+        d_skip_busy: "skipped: no free vehicle", d_skip_calendar: "skipped: calendar unknown",
+        d_blocked: "blocked by a preflight check", r_pending: "pending", r_launched: "launched",
+        r_flying: "flying", r_completed: "completed", r_failed: "failed", r_aborted: "aborted",
+        r_interrupted: "interrupted", r_skipped: "skipped", r_blocked: "blocked",
+        g_healthy: "vehicle health", g_battery: "battery", g_gps: "GPS", g_connected: "link",
+        g_fence: "fence", g_plan: "route check", g_no_fly: "no-fly window" },
   zh: { title: "FieldPatrol 巡查执法控制台", map: "地图：站点、禁飞区、航线、实时轨迹与证据",
         cases: "案件", case: "案件", number: "编号", class: "类别", state: "状态", evidence: "证据",
         gallery: "证据图库", audit: "全过程记录", verified: "校验通过", broken: "校验失败",
@@ -30,18 +48,53 @@ const I18N = {
         distance_m: "航程 (m)", duration_s: "时长 (s)", photos: "照片", coverage_pct: "覆盖率 (%)",
         waypoints: "航点", live: "实时数据已连接", offline: "实时数据未连接", sortie: "架次",
         due: "截止", none: "无", sortie_results: "本架次成果", completed: "已完成",
-        aborted: "已中止", failed: "失败", lost: "失联" },
+        aborted: "已中止", failed: "失败", lost: "失联", mission_report: "任务报告",
+        mission_reports: "巡查任务报告", schedules: "计划巡查", name: "名称", recurrence: "周期",
+        next_due: "下次执行", runs: "执行记录", due_at: "到期时间", decision: "决定",
+        status: "执行状态", gates: "起飞前检查与原因", pause: "暂停", resume: "恢复",
+        show_runs: "执行记录", no_runs: "暂无执行记录", no_schedules: "暂无计划巡查",
+        dismiss: "关闭", schedule: "计划", window: "时段",
+        s_active: "启用", s_paused: "已暂停", s_removed: "已删除",
+        n_preflight_failed: "起飞前检查未通过，自动巡查未起飞",
+        n_schedule_run_skipped: "自动巡查已跳过",
+        n_schedule_calendar_unknown: "节假日日历未覆盖该日期，自动巡查已跳过",
+        d_run: "按时执行", d_run_late: "补飞", d_skip_holiday: "跳过：节假日/非工作日",
+        d_skip_window: "跳过：不在允许时段", d_skip_missed: "跳过：已错过",
+        d_skip_busy: "跳过：无空闲飞行器", d_skip_calendar: "跳过：日历未知",
+        d_blocked: "起飞前检查拦截", r_pending: "待执行", r_launched: "已起飞", r_flying: "执行中",
+        r_completed: "已完成", r_failed: "失败", r_aborted: "已中止", r_interrupted: "已中断",
+        r_skipped: "已跳过", r_blocked: "已拦截",
+        g_healthy: "飞行器状态", g_battery: "电量", g_gps: "卫星定位", g_connected: "链路",
+        g_fence: "电子围栏", g_plan: "航线校验", g_no_fly: "禁飞时段" },
 };
 const S = { lang: "zh", csrf: null, user: null, sites: [], cases: [], evidence: [], plan: null,
-            tracks: {}, caseNumber: null, caseVersion: null, ws: null, sortieId: null };
+            tracks: {}, caseNumber: null, caseVersion: null, ws: null, sortieId: null,
+            schedules: [], scheduleId: null, runs: [], notices: [] };
+// Who may see, pause and resume scheduled patrols (gateway/api/schedules.py SCHEDULE_ROLES).
+const SCHEDULE_ROLES = ["supervisor", "admin", "head"];
+// Events of the scheduler (patrol/scheduler) the live stream carries as "progress".
+const SCHEDULER_EVENTS = ["preflight_failed", "schedule_run_skipped", "schedule_calendar_unknown"];
 const NS = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 function t(key) { return I18N[S.lang][key] || key; }
+// A code word (decision, status, gate) in the user's language, or the word itself.
+function tc(prefix, word) { return I18N[S.lang][prefix + word] || word; }
+function localTime(iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleString(S.lang === "zh" ? "zh-CN" : "en-GB",
+    { timeZone: "Asia/Shanghai", hour12: false, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+}
+function cell(row, text, className) {
+  const td = document.createElement("td"); td.textContent = text ?? "";
+  if (className) td.className = className;
+  row.appendChild(td); return td;
+}
 function applyLang() {
   document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
   document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
   $("lang").textContent = S.lang === "zh" ? "English" : "中文";
   document.documentElement.lang = S.lang === "zh" ? "zh-CN" : "en";
+  if (S.user) { drawNotices(); drawSchedules(); drawRuns(); }
 }
 class ApiError extends Error {}
 async function api(url, options = {}) {
@@ -147,6 +200,8 @@ function connectLive() {
       if (track.length > 2000) track.shift();
       drawTracks();
       $("live-status").textContent = `${t("live")} · ${m.vehicle_id} ${m.mode || ""} ${m.alt_agl_m?.toFixed(0)} m`;
+    } else if (m.kind === "progress" && SCHEDULER_EVENTS.includes(m.event)) {
+      addNotice(m);
     } else if (m.kind === "progress" || m.kind === "fence") {
       $("sortie-status").textContent = `${m.vehicle_id || ""} ${m.event}`;
       if (String(m.event).startsWith("sortie_")) {
@@ -216,6 +271,7 @@ async function refresh() {
     const audit = await api("/api/audit/verify");
     $("audit").textContent = `${audit.entries} ${t("entries")} — ${audit.ok ? t("verified") : t("broken")}`;
   } catch (error) { $("audit").textContent = ""; }
+  await loadSchedules();
 }
 
 // --- mission planning and launch ------------------------------------------------------------
@@ -256,12 +312,52 @@ async function showSortieResults(id, status) {
   $("sortie-id").textContent = id;
   $("sortie-summary").textContent = `${t(status)} · ${t("evidence")} ${evidence.total} · ${t("cases")} ${cases.total}`;
   drawCases("#sortie-cases tbody", cases.items);
+  showSortieReport(id);
+}
+
+// --- mission reports -----------------------------------------------------------------------
+// A sortie's report exists once `patrol sortie report` made it; the sortie lists the formats.
+async function sortieReports(id) {
+  try { return (await api("/api/sorties/" + encodeURIComponent(id))).reports || []; }
+  catch (error) { return []; }  // a sortie not on record (evidence from elsewhere): no report
+}
+function reportLink(a, id, fmt, formats) {
+  a.hidden = !formats.includes(fmt);
+  a.href = `/api/sorties/${encodeURIComponent(id)}/report/${fmt}`;
+}
+async function showSortieReport(id) {
+  const formats = await sortieReports(id);
+  if ($("sortie-results").dataset.sortie !== id) return;
+  reportLink($("sortie-report-html"), id, "html", formats);
+  reportLink($("sortie-report-pdf"), id, "pdf", formats);
+  $("sortie-report").hidden = !formats.length;
+}
+// The reports of the sorties whose evidence is in the case.
+async function showCaseReports(number, evidence) {
+  const ids = [...new Set(evidence.map((e) => e.sortie_id).filter(Boolean))];
+  const found = await Promise.all(ids.map(async (id) => [id, await sortieReports(id)]));
+  if (S.caseNumber !== number) return;
+  const list = $("case-reports"); list.innerHTML = "";
+  for (const [id, formats] of found) {
+    if (!formats.length) continue;
+    const li = document.createElement("li"); li.dataset.sortie = id;
+    li.append(`${t("sortie")} ${id}: `);
+    for (const fmt of formats) {
+      const a = document.createElement("a"); a.target = "_blank"; a.rel = "noopener";
+      a.className = "report-" + fmt; a.textContent = fmt.toUpperCase();
+      reportLink(a, id, fmt, formats); li.append(a, " ");
+    }
+    list.appendChild(li);
+  }
+  $("case-reports-box").hidden = !list.children.length;
+  $("case-reports-box").dataset.checked = number;
 }
 
 // --- case page -----------------------------------------------------------------------------
 async function openCase(number) {
   const c = await api("/api/cases/" + encodeURIComponent(number));
   S.caseNumber = c.number; S.caseVersion = c.version;
+  delete $("case-reports-box").dataset.checked;
   $("case-panel").hidden = false;
   $("case-number").textContent = c.number;
   $("case-title").textContent = c.title + (c.facts ? " — " + c.facts : "");
@@ -300,6 +396,7 @@ async function openCase(number) {
   }
   const items = await Promise.all(c.evidence_ids.slice(0, 12).map((id) => api("/api/evidence/" + encodeURIComponent(id))));
   drawGallery("case-gallery", items);
+  await showCaseReports(c.number, items);
   $("case-panel").scrollIntoView({ block: "start" });
 }
 $("step-form").addEventListener("submit", async (event) => {
@@ -316,14 +413,137 @@ $("step-form").addEventListener("submit", async (event) => {
 });
 $("case-close").addEventListener("click", () => { $("case-panel").hidden = true; });
 
+// --- scheduled patrols -----------------------------------------------------------------------
+function maySchedule() { return !!S.user && SCHEDULE_ROLES.includes(S.user.role); }
+async function loadSchedules() {
+  if (!maySchedule()) return;
+  try {
+    S.schedules = (await api("/api/schedules?limit=200")).items;
+    drawSchedules(); drawNotices();
+    if (S.scheduleId !== null) await loadRuns(S.scheduleId);
+  } catch (error) { $("schedules-error").textContent = error.message; }
+}
+function drawSchedules() {
+  const body = document.querySelector("#schedules tbody");
+  body.innerHTML = "";
+  for (const s of S.schedules) {
+    const row = document.createElement("tr");
+    row.dataset.schedule = s.id; row.dataset.state = s.state;
+    cell(row, `#${s.id} ${s.name}`);
+    cell(row, s.site_id);
+    cell(row, s.rrule + (s.window ? ` · ${t("window")} ${s.window}` : ""));
+    cell(row, tc("s_", s.state), s.state === "paused" ? "warning" : "");
+    cell(row, localTime(s.next_due));
+    const actions = cell(row, "");
+    const runs = document.createElement("button");
+    runs.type = "button"; runs.className = "show-runs"; runs.textContent = t("show_runs");
+    runs.addEventListener("click", () => loadRuns(s.id));
+    actions.appendChild(runs);
+    if (s.state === "active" || s.state === "paused") {
+      const change = s.state === "active" ? "pause" : "resume";
+      const button = document.createElement("button");
+      button.type = "button"; button.className = change; button.textContent = t(change);
+      button.addEventListener("click", () => changeSchedule(s.id, change));
+      actions.append(" ", button);
+    }
+    body.appendChild(row);
+  }
+  if (!S.schedules.length) body.innerHTML = `<tr><td colspan="6">${t("no_schedules")}</td></tr>`;
+}
+async function changeSchedule(id, change) {
+  $("schedules-error").textContent = "";
+  try {
+    const updated = await api(`/api/schedules/${id}/${change}`, { method: "POST" });
+    S.schedules = S.schedules.map((s) => (s.id === updated.id ? updated : s));
+    drawSchedules();
+  } catch (error) { $("schedules-error").textContent = error.message; }
+}
+async function loadRuns(id) {
+  const runs = await api(`/api/schedules/${id}/runs?limit=50`);
+  S.scheduleId = id; S.runs = runs.items;
+  drawRuns();
+}
+function drawRuns() {
+  if (S.scheduleId === null) return;
+  const schedule = S.schedules.find((s) => s.id === S.scheduleId);
+  $("schedule-runs").hidden = false;
+  $("schedule-runs").dataset.schedule = S.scheduleId;
+  $("runs-schedule").textContent = `#${S.scheduleId} ${schedule ? schedule.name : ""}`;
+  const body = document.querySelector("#runs tbody");
+  body.innerHTML = "";
+  for (const r of S.runs) {
+    const row = document.createElement("tr");
+    row.dataset.run = r.id; row.dataset.decision = r.decision;
+    cell(row, localTime(r.due_at));
+    cell(row, tc("d_", r.decision), r.decision === "blocked" ? "error" : "");
+    cell(row, tc("r_", r.status));
+    cell(row, r.vehicle_id || "");
+    const why = cell(row, "");
+    // Each preflight gate with its result; a failed one shows what it found.
+    for (const g of r.gates || []) {
+      const span = document.createElement("span");
+      span.className = g.ok ? "gate gate-ok" : "gate gate-failed";
+      span.dataset.gate = g.gate;
+      span.textContent = `${g.ok ? "✓" : "✗"} ${tc("g_", g.gate)}${g.ok ? "" : ": " + g.detail}`;
+      span.title = g.detail;
+      why.append(span, " ");
+    }
+    if (r.reason) { const p = document.createElement("div"); p.className = "run-reason"; p.textContent = r.reason; why.appendChild(p); }
+    body.appendChild(row);
+  }
+  if (!S.runs.length) body.innerHTML = `<tr><td colspan="5">${t("no_runs")}</td></tr>`;
+}
+
+// --- notices: what the scheduler tells the supervisor, from the live stream --------------------
+function addNotice(m) {
+  S.notices.unshift(m);
+  S.notices.length = Math.min(S.notices.length, 10);
+  drawNotices();
+  loadSchedules();
+}
+function drawNotices() {
+  const box = $("notices");
+  box.innerHTML = "";
+  S.notices.forEach((m, i) => {
+    const d = m.detail || {};
+    const div = document.createElement("div");
+    div.className = "notice"; div.dataset.event = m.event;
+    if (d.schedule_id) div.dataset.schedule = d.schedule_id;
+    const schedule = S.schedules.find((s) => s.id === d.schedule_id);
+    const parts = [t("n_" + m.event)];
+    if (d.schedule_id) parts.push(`${t("schedule")} #${d.schedule_id}${schedule ? " " + schedule.name : ""}`);
+    if (d.due_at) parts.push(localTime(d.due_at));
+    if (m.vehicle_id) parts.push(m.vehicle_id);
+    if (d.gate) parts.push(tc("g_", d.gate));
+    const text = document.createElement("span");
+    text.textContent = parts.join(" · ") + (d.reason ? " — " + d.reason : "");
+    div.appendChild(text);
+    if (d.schedule_id && maySchedule()) {
+      const open = document.createElement("button");
+      open.type = "button"; open.className = "notice-runs"; open.textContent = t("show_runs");
+      open.addEventListener("click", async () => {
+        await loadRuns(d.schedule_id); $("schedules-panel").scrollIntoView({ block: "start" });
+      });
+      div.append(" ", open);
+    }
+    const close = document.createElement("button");
+    close.type = "button"; close.className = "notice-close"; close.textContent = "×"; close.title = t("dismiss");
+    close.addEventListener("click", () => { S.notices.splice(i, 1); drawNotices(); });
+    div.append(" ", close);
+    box.appendChild(div);
+  });
+}
+
 // --- session -------------------------------------------------------------------------------
 function showLogin() {
   S.user = null; $("app").hidden = true; $("login-panel").hidden = false; $("logout").hidden = true; $("who").textContent = "";
+  S.notices = []; S.schedules = []; S.scheduleId = null; S.runs = []; $("notices").innerHTML = "";
   if (S.ws) { const ws = S.ws; S.ws = null; ws.close(); }
 }
 function showApp(user) {
   S.user = user; $("login-panel").hidden = true; $("app").hidden = false; $("logout").hidden = false;
   $("who").textContent = `${user.name} · ${user.role}${user.department ? " · " + user.department : ""}`;
+  $("schedules-panel").hidden = !maySchedule(); $("schedule-runs").hidden = true;
   refresh(); connectLive();
 }
 $("login-form").addEventListener("submit", async (event) => {
