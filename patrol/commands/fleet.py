@@ -24,7 +24,13 @@ from patrol.output import console, emit_json, fail
 app = typer.Typer(help="车队 (Vehicles, their sorties and state).", no_args_is_help=True)
 
 ACTIVE = ("launching", "flying")
-STATE_ZH = {"flying": "执行中", "idle": "空闲", "lost": "失联", "revoked": "已停用"}
+STATE_ZH = {
+    "flying": "执行中",
+    "idle": "空闲",
+    "lost": "失联",
+    "interrupted": "中断",
+    "revoked": "已停用",
+}
 
 
 def _iso(value: Any) -> str | None:
@@ -40,10 +46,13 @@ def fleet_status(
     from cases.models import Device, MissionRecord, Sortie
     from patrol.fleet import FleetError
     from patrol.ground import Ground
+    from patrol.sortie_claims import recover_stale
 
     ground = Ground(settings)
     ground.open_database()
     try:
+        # A sortie whose process crashed is not shown flying (`patrol.sortie_claims`).
+        recovered = recover_stale(ground)
         with ground.sessions() as session:
             devices = {d.vehicle_id: d for d in session.scalars(select(Device))}
             counts = dict(
@@ -82,8 +91,9 @@ def fleet_status(
             state = "revoked"
         elif last is not None and last.status in ACTIVE:
             state = "flying"
-        elif last is not None and last.status == "lost":
-            state = "lost"
+        elif last is not None and last.status in ("lost", "interrupted"):
+            # Interrupted: the process flying it stopped; someone should check the vehicle.
+            state = str(last.status)
         else:
             state = "idle"
         vehicles.append(
@@ -121,7 +131,7 @@ def fleet_status(
             }
         )
     flying = sum(1 for v in vehicles if v["state"] == "flying")
-    return {"vehicles": vehicles, "sorties": sorties, "flying": flying}
+    return {"vehicles": vehicles, "sorties": sorties, "flying": flying, "recovered": recovered}
 
 
 @app.command()

@@ -1,6 +1,12 @@
 """`patrol run`: the long-running service — gateway (API, console, live stream), evidence
 ingest and the patrol scheduler, in one process.
 
+One `patrol.ground.Ground` holds the database, the broker and the evidence ingest (one worker
+for every vehicle of the broker): with `--simulate`, scheduled runs (`EngineLauncher`) and
+console launches (`SortieLauncher`) fly through the sortie engine on that same ground, so
+their evidence is ingested once, by it. Starting, it closes the sorties a crashed process
+left open.
+
 SIGTERM or SIGINT stops it cleanly: the gateway stops accepting requests and finishes the
 ones in progress, sorties in the air are brought home (RTL) and recorded as aborted, the
 ingest acknowledges what it stored, and the process exits 0 within about 20 seconds.
@@ -58,21 +64,21 @@ def run(
     import uvicorn
 
     from cases.audit import HeadIssuer, LogKey
-    from cases.db import session_factory, upgrade
+    from cases.db import session_factory
     from cases.workdays import load_holiday_table
     from gateway.app import GatewayConfig, create_app
-    from gateway.ingest import IngestWorker
     from patrol.commands.calendar import HOLIDAYS_FILE
-    from patrol.commands.gateway import LOG_KEY_FILE, _settings, simulated_launcher, token_secret
-    from patrol.scheduler import EventNotifier, Scheduler, SimulatorLauncher
-    from patrol.services import ensure_broker, port_open
+    from patrol.commands.gateway import LOG_KEY_FILE, _settings, token_secret
+    from patrol.gateway_launcher import SortieLauncher
+    from patrol.ground import Ground
+    from patrol.scheduler import EngineLauncher, EventNotifier, Scheduler
+    from patrol.services import port_open
 
     settings = _settings()
     host = host or settings.gateway_host
     port = port or settings.gateway_port
     if port_open(host, port):
         fail(f"port {port} on {host} is already in use; pass --port with a free port")
-    upgrade(settings.database_url)
     holidays = settings.home / HOLIDAYS_FILE
     extra = [load_holiday_table(holidays)] if holidays.is_file() else []
     tag = hashlib.sha256(str(settings.home).encode("utf-8")).hexdigest()[:8]
@@ -80,10 +86,18 @@ def run(
     started = time.monotonic()
     summary: dict[str, Any] = {}
     try:
-        broker = ensure_broker(
-            settings.mqtt_host, settings.mqtt_port, allow_private=not settings.mqtt_configured
-        )
-        stops.append(broker.stop)
+        # Database (migrated), broker and the one ingest of this service; a week-long
+        # broker session, so evidence sent while the service restarts is kept for it.
+        ground = Ground(settings, ingest_all=True, ingest_session_expiry_s=7 * 24 * 3600)
+        stops.append(ground.stop)
+        ground.start()
+        broker = ground.broker
+        assert broker is not None
+        if ground.recovered:
+            console.print(
+                f"patrol run: {len(ground.recovered)} 架次中断 sorties left open by a stopped "
+                f"process recorded interrupted: {', '.join(ground.recovered)}"
+            )
         log_key = LogKey.load_or_create(settings.keys_dir / LOG_KEY_FILE)
         config = GatewayConfig(
             settings.database_url,
@@ -93,31 +107,17 @@ def run(
             log_key=log_key,
             mqtt_host=broker.host,
             mqtt_port=broker.port,
-            launcher=simulated_launcher(speedup) if simulate else None,
+            launcher=SortieLauncher(ground, speedup=speedup) if simulate else None,
         )
         app_ = create_app(config)
         sessions = app_.state.sessions
-        ingest = IngestWorker(
-            host=broker.host,
-            port=broker.port,
-            session_factory=sessions,
-            media_dir=settings.media_dir,
-            client_id=f"fieldpatrol-gateway-{tag}",
-            mqtt_version=broker.mqtt_version,
-        )
-        ingest.start()
-        stops.append(lambda: ingest.stop(timeout=10))
         issuer = HeadIssuer(session_factory(app_.state.engine), log_key, interval_s=head_interval)
         issuer.start()
         stops.append(issuer.stop)
         notifier = EventNotifier(broker.host, broker.port, client_id=f"fieldpatrol-scheduler-{tag}")
         notifier.start()
         stops.append(notifier.stop)
-        launcher: Any = (
-            SimulatorLauncher(speedup=speedup, tlog_dir=settings.tlog_dir)
-            if simulate
-            else _NoLauncher()
-        )
+        launcher: Any = EngineLauncher(ground, speedup=speedup) if simulate else _NoLauncher()
         scheduler = Scheduler(
             sessions,
             launcher,

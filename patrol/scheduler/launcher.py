@@ -1,14 +1,17 @@
 """Launchers: how the scheduler reaches a vehicle, reads it for the gates, and flies it.
 
-The scheduler takes any `Launcher`: `await launcher.connect(job)` returns a `VehicleSession`
-on which it reads the gates (`readings`, `upload_fence`), then flies (`fly`) or lets go
-(`close`). `SimulatorLauncher` (the default of `patrol run --simulate`) gives each run its own
-built-in simulator (`simulators.vehicle.SimulatorServer`) over real MAVLink on a local TCP
-port; a real fleet plugs in a launcher that reaches its vehicles' links instead.
+Two kinds of launcher:
 
-(`patrol.sortie.SortieRun` flies a sortie end to end with vision and evidence, but has no
-point between "connected" and "armed" where gates could stop it, so the scheduler drives the
-link itself; see docs/schedules.md.)
+- a `SortieLauncher` (`patrol.scheduler.engine.EngineLauncher`, the default of `patrol run
+  --simulate`) flies the whole run through patrol's sortie engine (`patrol.sortie.SortieRun`:
+  camera, vision, signed evidence, ingest, `sortie.json`, mission report); the scheduler's
+  gates run at the engine's pre-arm hook (`SortieSpec.preflight`);
+- a `Launcher` (`SimulatorLauncher`: flight only, light enough for a simulated week):
+  `await launcher.connect(job)` returns a `VehicleSession` on which the scheduler reads the
+  gates (`readings`, `upload_fence`), then flies (`fly`) or lets go (`close`).
+
+`LinkSession` reads the gates from any connected `telemetry.link.Vehicle`; a real fleet plugs
+in a launcher that reaches its vehicles' links.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,13 +45,18 @@ class Job:
     plan: Any  # missions.plan.MissionPlan
     vehicle_id: str
     vehicle_kind: str = "copter"
+    mission_id: str = ""
 
 
-class VehicleSession(Protocol):
+class GateSession(Protocol):
+    """What the gates read from a connected vehicle."""
+
     async def readings(self) -> Readings: ...
 
     async def upload_fence(self, items: list[Any]) -> GateResult: ...
 
+
+class VehicleSession(GateSession, Protocol):
     async def fly(self, report: Report) -> dict[str, Any]: ...
 
     async def close(self) -> None: ...
@@ -56,6 +64,21 @@ class VehicleSession(Protocol):
 
 class Launcher(Protocol):
     async def connect(self, job: Job) -> VehicleSession: ...
+
+
+#: The scheduler's gate check, handed to a `SortieLauncher`: called with the connected
+#: vehicle's session (None: it did not connect) and why it did not connect.
+Gates = Callable[[GateSession | None, str], Awaitable[list[GateResult]]]
+
+
+class SortieLauncher(Protocol):
+    """Flies the whole run (the engine records the `sorties` row), calling `gates` on the
+    connected vehicle before arming; returns the outcome with "status" (a sortie status,
+    "blocked" when a gate failed), "reason", and "gates" (dicts)."""
+
+    flies_sortie: bool
+
+    async def fly_sortie(self, job: Job, gates: Gates, report: Report) -> dict[str, Any]: ...
 
 
 class SimulatorLauncher:
@@ -113,15 +136,18 @@ async def _first(stream: Any, timeout: float) -> Any:
             await stream.aclose()
 
 
-class _SimSession:
-    def __init__(self, launcher: SimulatorLauncher, job: Job, sim: Any, vehicle: Any) -> None:
-        self.launcher, self.job, self.sim, self.vehicle = launcher, job, sim, vehicle
+class LinkSession:
+    """The gate readings of a connected `telemetry.link.Vehicle` (flying is someone else's)."""
+
+    def __init__(self, vehicle: Any, ready_timeout_s: float = 30.0) -> None:
+        self.vehicle = vehicle
+        self.ready_timeout_s = ready_timeout_s
 
     async def readings(self) -> Readings:
         v = self.vehicle
         # A position estimate takes a moment after boot; the GPS gate fails if it never comes.
         with contextlib.suppress(Exception):
-            await v.wait_ready(self.launcher.ready_timeout_s, armable=False)
+            await v.wait_ready(self.ready_timeout_s, armable=False)
         battery = await _first(v.telemetry.battery(), 5.0)
         gps = await _first(v.telemetry.gps(), 5.0)
         st = v.state
@@ -146,6 +172,12 @@ class _SimSession:
         except Exception as exc:  # any upload or read-back failure fails the gate
             return GateResult("fence", False, f"fence upload or read-back failed: {exc}")
         return GateResult("fence", True, f"{len(back)} fence items uploaded and read back")
+
+
+class _SimSession(LinkSession):
+    def __init__(self, launcher: SimulatorLauncher, job: Job, sim: Any, vehicle: Any) -> None:
+        super().__init__(vehicle, launcher.ready_timeout_s)
+        self.launcher, self.job, self.sim = launcher, job, sim
 
     async def fly(self, report: Report) -> dict[str, Any]:
         v, job = self.vehicle, self.job

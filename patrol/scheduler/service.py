@@ -7,7 +7,9 @@ and the unique (schedule, due time) key stops a second scheduler from flying it 
 Occurrences found late (the service was down) follow the schedule's missed-run policy:
 ``skip`` records them all as missed; ``run_once_late`` runs the latest of them now and records
 the others as missed. Holidays, the time window and vehicle availability are checked before
-a run is launched; then the preflight gates (`gates.py`) on the connected vehicle.
+a run is launched; then the preflight gates (`gates.py`) on the connected vehicle: by the
+scheduler itself with a `Launcher`, or at the sortie engine's pre-arm hook with a
+`SortieLauncher` (`engine.py`), which then records the sortie from plan to report.
 
 All database work runs in worker threads, so the scheduler can share the gateway's event loop
 (`patrol run`).
@@ -53,7 +55,13 @@ from cases.schedules import (
 from cases.workdays import HolidayTable
 from patrol.scheduler.clock import Clock, SystemClock
 from patrol.scheduler.gates import GateResult, Thresholds, first_failure, vehicle_gates
-from patrol.scheduler.launcher import Job, Launcher, VehicleSession
+from patrol.scheduler.launcher import (
+    GateSession,
+    Job,
+    Launcher,
+    SortieLauncher,
+    VehicleSession,
+)
 from patrol.scheduler.notify import EventNotifier
 
 log = logging.getLogger(__name__)
@@ -67,7 +75,7 @@ class Scheduler:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        launcher: Launcher,
+        launcher: Launcher | SortieLauncher,
         *,
         clock: Clock | None = None,
         notifier: EventNotifier | None = None,
@@ -363,46 +371,59 @@ class Scheduler:
                 plan=plan,
                 vehicle_id=run.vehicle_id,
                 vehicle_kind=template["vehicle"],
+                mission_id=f"m-{uuid.uuid4().hex[:12]}",
             )
             return job, {"pattern": template["pattern"], "site_id": site.id}
 
+    async def _gates(
+        self, job: Job, session_: GateSession | None, connect_error: str
+    ) -> list[GateResult]:
+        """All the preflight gates, in order (see gates.py)."""
+        gates: list[GateResult] = []
+        if session_ is None:
+            gates.append(
+                GateResult("connected", False, f"{job.vehicle_id} did not connect: {connect_error}")
+            )
+        else:
+            gates.append(GateResult("connected", True, f"{job.vehicle_id} answers on its link"))
+            readings = await session_.readings()
+            gates += vehicle_gates(readings, self.thresholds)
+            gates.append(await session_.upload_fence(list(job.plan.fence)))
+        check = job.plan.check
+        ok = check is not None and check.ok
+        gates.append(
+            GateResult(
+                "plan",
+                ok,
+                "the plan passes missions.check against the site"
+                if ok
+                else "the plan fails missions.check: "
+                + "; ".join(check.problems if check else ["not checked"]),
+            )
+        )
+        gates.append(await asyncio.to_thread(self._no_fly_gate, job))
+        return gates
+
     async def _fly(self, run_id: int) -> None:
-        status, reason, outcome = "failed", "", {}
+        status, reason = "failed", ""
+        outcome: dict[str, Any] = {}
         session_: VehicleSession | None = None
         job: Job | None = None
-        launched = False
+        launched: list[bool] = []
+        engine = bool(getattr(self.launcher, "flies_sortie", False))
         try:
             this, info = await asyncio.to_thread(self._prepare, run_id)
             job = this
-            gates: list[GateResult] = []
+            if engine:
+                status, reason, outcome = await self._fly_engine(run_id, this, info, launched)
+                return
+            launcher: Any = self.launcher
+            connect_error = ""
             try:
-                session_ = await asyncio.wait_for(
-                    self.launcher.connect(this), self.connect_timeout_s
-                )
-                gates.append(
-                    GateResult("connected", True, f"{this.vehicle_id} answers on its link")
-                )
+                session_ = await asyncio.wait_for(launcher.connect(this), self.connect_timeout_s)
             except (Exception, TimeoutError) as exc:
-                gates.append(
-                    GateResult("connected", False, f"{this.vehicle_id} did not connect: {exc}")
-                )
-            if session_ is not None:
-                readings = await session_.readings()
-                gates += vehicle_gates(readings, self.thresholds)
-                gates.append(await session_.upload_fence(list(this.plan.fence)))
-            check = this.plan.check
-            ok = check is not None and check.ok
-            gates.append(
-                GateResult(
-                    "plan",
-                    ok,
-                    "the plan passes missions.check against the site"
-                    if ok
-                    else "the plan fails missions.check: "
-                    + "; ".join(check.problems if check else ["not checked"]),
-                )
-            )
-            gates.append(await asyncio.to_thread(self._no_fly_gate, job))
+                connect_error = str(exc) or type(exc).__name__
+            gates = await self._gates(this, session_, connect_error)
             failed = first_failure(gates)
             if failed is not None:
                 status, reason = "blocked", f"preflight gate {failed.gate}: {failed.detail}"
@@ -410,7 +431,7 @@ class Scheduler:
                 return
             assert session_ is not None
             await asyncio.to_thread(self._launched, run_id, this, gates, info)
-            launched = True
+            launched.append(True)
             outcome = await session_.fly(lambda view: self._view(this, view))
             status = str(outcome.get("status", "completed"))
         except asyncio.CancelledError:
@@ -433,12 +454,42 @@ class Scheduler:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(
                         asyncio.to_thread(
-                            self._finished, run_id, job, status, reason, outcome, launched
+                            self._finished,
+                            run_id,
+                            job,
+                            status,
+                            reason,
+                            outcome,
+                            bool(launched),
+                            not engine,
                         )
                     )
             self.flights.pop(run_id, None)
             if self._wake is not None:
                 self._wake.set()
+
+    async def _fly_engine(
+        self, run_id: int, job: Job, info: dict[str, Any], launched: list[bool]
+    ) -> tuple[str, str, dict[str, Any]]:
+        """The run through the sortie engine: the gates at its pre-arm hook, the run row
+        "launched" once they pass (the engine records the sortie itself)."""
+
+        async def gates(session_: GateSession | None, connect_error: str) -> list[GateResult]:
+            # Called in the sortie's own thread and event loop.
+            results = await self._gates(job, session_, connect_error)
+            if first_failure(results) is None:
+                await asyncio.to_thread(self._launched, run_id, job, results, info, True)
+                launched.append(True)
+            return results
+
+        launcher: Any = self.launcher
+        outcome = await launcher.fly_sortie(job, gates, lambda view: self._view(job, view))
+        status = str(outcome.get("status", "failed"))
+        reason = "" if status == "completed" else str(outcome.get("reason", ""))
+        if status == "blocked":
+            results = [GateResult(**g) for g in outcome.get("gates", [])]
+            await asyncio.to_thread(self._blocked, run_id, job, results, reason, True)
+        return status, reason, outcome
 
     def _view(self, job: Job, view: dict[str, Any]) -> None:
         if self.on_view is not None:
@@ -457,7 +508,14 @@ class Scheduler:
             + (f" ({window.reason})" if window.reason else ""),
         )
 
-    def _blocked(self, run_id: int, job: Job, gates: list[GateResult], reason: str) -> None:
+    def _blocked(
+        self,
+        run_id: int,
+        job: Job,
+        gates: list[GateResult],
+        reason: str,
+        recorded_sortie: bool = False,
+    ) -> None:
         now = self.clock.now()
         with self.sessions() as session:
             run = session.get(ScheduleRun, run_id)
@@ -465,6 +523,10 @@ class Scheduler:
             run.status, run.decision, run.reason = "blocked", "blocked", reason
             run.gates = [g.to_dict() for g in gates]
             run.ended_at = now
+            if recorded_sortie:
+                # The engine recorded the sortie it stopped at the gates ("blocked", with the
+                # gates, in its sortie.json and report).
+                run.mission_id, run.sortie_id = job.mission_id, job.sortie_id
             audit.append(
                 session,
                 self.actor,
@@ -502,44 +564,21 @@ class Scheduler:
                 log.warning("scheduler notification %s failed: %s", kind, exc)
 
     def _launched(
-        self, run_id: int, job: Job, gates: list[GateResult], info: dict[str, Any]
+        self,
+        run_id: int,
+        job: Job,
+        gates: list[GateResult],
+        info: dict[str, Any],
+        recorded_sortie: bool = False,
     ) -> None:
-        from gateway.api.missions import plan_digest
-
+        """The run launched (its gates passed). `recorded_sortie`: the sortie engine has
+        stored the mission and sortie rows; otherwise they are stored here."""
         now = self.clock.now()
-        plan = job.plan
-        summary = plan.summary()
-        mission_id = f"m-{uuid.uuid4().hex[:12]}"
+        summary = job.plan.summary()
+        mission_id = job.mission_id or f"m-{uuid.uuid4().hex[:12]}"
         with self.sessions() as session:
-            session.add(
-                MissionRecord(
-                    id=mission_id,
-                    site_id=job.site.id,
-                    kind=info["pattern"],
-                    vehicle=job.vehicle_kind,
-                    plan={
-                        "summary": summary,
-                        "digest": plan_digest(summary),
-                        "path_lonlat": [list(p) for p in plan.path_lonlat],
-                        "items": [asdict(i) for i in plan.items],
-                        "fence": [asdict(i) for i in plan.fence],
-                        "rally": [asdict(i) for i in plan.rally],
-                    },
-                    area_m2=float(job.site.local_keep_in.area),
-                    created_by=self.actor,
-                    created_at=now,
-                )
-            )
-            session.flush()
-            session.add(
-                Sortie(
-                    id=job.sortie_id,
-                    mission_id=mission_id,
-                    vehicle_id=job.vehicle_id,
-                    status="flying",
-                    started_at=now,
-                )
-            )
+            if not recorded_sortie:
+                self._store_sortie(session, job, mission_id, summary, info, now)
             run = session.get(ScheduleRun, run_id)
             assert run is not None
             run.status = "launched"
@@ -561,6 +600,49 @@ class Scheduler:
             session.commit()
         self._view(job, {"kind": "progress", "event": "launching", "vehicle_id": job.vehicle_id})
 
+    def _store_sortie(
+        self,
+        session: Session,
+        job: Job,
+        mission_id: str,
+        summary: dict[str, Any],
+        info: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        """The mission and sortie rows of a run flown by a `Launcher` (flight only)."""
+        from gateway.api.missions import plan_digest
+
+        plan = job.plan
+        session.add(
+            MissionRecord(
+                id=mission_id,
+                site_id=job.site.id,
+                kind=info["pattern"],
+                vehicle=job.vehicle_kind,
+                plan={
+                    "summary": summary,
+                    "digest": plan_digest(summary),
+                    "path_lonlat": [list(p) for p in plan.path_lonlat],
+                    "items": [asdict(i) for i in plan.items],
+                    "fence": [asdict(i) for i in plan.fence],
+                    "rally": [asdict(i) for i in plan.rally],
+                },
+                area_m2=float(job.site.local_keep_in.area),
+                created_by=self.actor,
+                created_at=now,
+            )
+        )
+        session.flush()
+        session.add(
+            Sortie(
+                id=job.sortie_id,
+                mission_id=mission_id,
+                vehicle_id=job.vehicle_id,
+                status="flying",
+                started_at=now,
+            )
+        )
+
     def _finished(
         self,
         run_id: int,
@@ -569,6 +651,7 @@ class Scheduler:
         reason: str,
         outcome: dict[str, Any],
         launched: bool,
+        record_sortie: bool = True,
     ) -> None:
         now = self.clock.now()
         with self.sessions() as session:
@@ -578,7 +661,12 @@ class Scheduler:
             run.status, run.ended_at = status, now
             if reason:
                 run.reason = (run.reason + "; " if run.reason else "") + reason
-            if launched and job is not None:
+            if job is not None and not record_sortie:
+                # The sortie engine recorded the sortie (statuses, audit entries); the run
+                # links it even when it failed before launching.
+                run.mission_id = run.mission_id or job.mission_id
+                run.sortie_id = run.sortie_id or job.sortie_id
+            elif launched and job is not None:
                 sortie = session.get(Sortie, job.sortie_id)
                 if sortie is not None:
                     sortie.status, sortie.ended_at = status, now
