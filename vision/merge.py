@@ -99,8 +99,8 @@ class Suspect:
 
     class_name: str
     observations: list[Observation] = field(default_factory=list)
-    # Frames that had the suspect's place well in view but did not detect it (counted only
-    # while it is unconfirmed, see Merger).
+    # Frames that had the suspect's place well in view but did not detect it (counted when
+    # the caller gives the merger each frame's view).
     misses: int = 0
 
     @property
@@ -224,18 +224,19 @@ class Merger:
                 self._clusters.append(target)
                 new.append(target)
             target.observations.append(obs)
-            self._absorb(target)
+            if self._absorb(target) and target not in new:
+                new.append(target)  # grown by another cluster: its misses are recounted
             if target not in touched:
                 touched.append(target)
-        if self.min_frames > 1:
-            self._count_misses(frame_id, view, [s for s in new if s in self._clusters])
+        self._count_misses(frame_id, view, [s for s in new if s in self._clusters])
         return touched
 
     def _count_misses(
         self, frame_id: str, view: list[tuple[float, float]] | None, new: list[Suspect]
     ) -> None:
-        """Count frames that had an unconfirmed suspect's place in view and missed it."""
-        # A new suspect: the earlier frames that showed its place without detecting it.
+        """Count the frames that had a suspect's place in view and did not detect it."""
+        # A new (or just merged) suspect: the earlier frames that showed its place without
+        # detecting it.
         for s in new:
             seen = set(s.frames)
             lon, lat = s.lon, s.lat
@@ -246,9 +247,7 @@ class Merger:
             return
         self._views.append((frame_id, list(view)))
         for s in self._clusters:
-            if s in new or len(s.frames) >= self.min_frames or frame_id in s.frames:
-                continue
-            if _inside(s.lon, s.lat, view):
+            if frame_id not in s.frames and _inside(s.lon, s.lat, view):
                 s.misses += 1
 
     def _nearest(self, class_name: str, lon: float, lat: float) -> Suspect | None:
@@ -276,18 +275,18 @@ class Merger:
             b.lon, b.lat, a.best.fix.footprint
         )
 
-    def _absorb(self, target: Suspect) -> None:
+    def _absorb(self, target: Suspect) -> bool:
         """Join clusters the grown ``target`` now reaches (one object seen from two passes)."""
-        changed = True
+        changed, merged = True, False
         while changed:
             changed = False
             for other in self._clusters:
                 if other is not target and self._same(target, other):
                     target.observations.extend(other.observations)
-                    target.misses = max(target.misses, other.misses)
                     self._clusters.remove(other)
-                    changed = True
+                    changed = merged = True
                     break
+        return merged
 
     def suspects(self) -> list[Suspect]:
         """The suspected violations so far, most confident first."""

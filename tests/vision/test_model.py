@@ -175,10 +175,7 @@ def test_short_survey_finds_each_violation_once() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit of the shipped model: it flags greenhouse rows and container yards of "
-    "the synthetic scenery as illegal construction / land occupation (docs/model-card.md)",
-)
 def test_short_survey_raises_at_most_one_false_suspect() -> None:
+    # Greenhouse rows, ponds, cars and legal buildings are in this world; none may become
+    # a suspect (one is tolerated: the benchmark measures the rate over larger areas).
     assert len(short_survey()["false"]) <= 1, short_survey()["false"]

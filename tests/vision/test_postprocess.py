@@ -76,7 +76,8 @@ def test_decode_maps_back_to_original_pixels_and_applies_class_thresholds() -> N
         [
             (208, 208, 65, 65, 0, 0.9),  # centre of the image, 100 px box
             (100, 100, 20, 20, 1, 0.30),  # below waste_dumping's 0.35
-            (300, 150, 30, 30, 2, 0.31),  # above open_burning's 0.30
+            (60, 300, 20, 20, 0, 0.42),  # below illegal_construction's 0.45 ...
+            (300, 150, 30, 30, 2, 0.41),  # ... while above open_burning's 0.40
         ]
     )
     boxes = decode_yolo(raw, lb, NAMES, thr)
