@@ -266,6 +266,9 @@ async function refresh() {
       const sortie = await api("/api/sorties/" + encodeURIComponent(S.sortieId));
       if (["completed", "aborted", "failed", "lost"].includes(sortie.status)) showSortieResults(S.sortieId, sortie.status);
     }
+    // A report made after the sortie ended (`patrol sortie report`) gets its link.
+    const shown = $("sortie-results").dataset.sortie;
+    if (shown && $("sortie-report").hidden) showSortieReport(shown);
   } catch (error) { if (!(error instanceof ApiError && error.message === "401")) console.error(error); }
   try {
     const audit = await api("/api/audit/verify");

@@ -1,6 +1,7 @@
 """The console in real headless Chromium (Debian's package, driven by Playwright with an
 explicit executable path): log in, plan and launch a simulated sortie and watch the vehicle
-move on the map, then open a case THAT sortie produced and take one step.
+move on the map, then open a case THAT sortie produced and take one step; the sortie's mission
+report, once built, is linked from the sortie's results and the case page and opens.
 
 The launch flies the whole chain, as `patrol gateway serve --simulate` does: patrol's sortie
 engine on the built-in simulator over real MAVLink, synthetic camera frames, the shipped
@@ -48,6 +49,7 @@ def test_console_launch_watch_and_step_the_case_the_sortie_produced(world: World
     from patrol.config import Settings
     from patrol.gateway_launcher import SortieLauncher
     from patrol.ground import Ground
+    from patrol.sortie_report import build_report
 
     OUT.mkdir(parents=True, exist_ok=True)
     # A vehicle id of this run's own: the broker is shared with other tests.
@@ -106,6 +108,9 @@ def test_console_launch_watch_and_step_the_case_the_sortie_produced(world: World
                 rows = page.locator("#sortie-cases tbody tr")
                 assert rows.count() >= 1
                 page.screenshot(path=str(OUT / "03-sortie-results.png"), full_page=True)
+                # Its mission report, made by the engine's report builder (`patrol sortie
+                # report`); the console links it once it exists.
+                build_report(ground, sortie_id)
 
                 # Open the first case the sortie produced: its evidence is this sortie's.
                 number = rows.first.get_attribute("data-number") or ""
@@ -134,6 +139,15 @@ def test_console_launch_watch_and_step_the_case_the_sortie_produced(world: World
                 page.wait_for_selector(
                     f"#sortie-cases tr[data-number='{number}'] td:text-is('confirmed')"
                 )
+                page.wait_for_selector(
+                    f"#case-reports li[data-sortie='{sortie_id}'] a.report-pdf", state="attached"
+                )
+                page.wait_for_selector("#sortie-report-pdf:not([hidden])", state="attached")
+                with page.expect_popup() as popup:
+                    page.click("#sortie-report-html")
+                popup.value.wait_for_load_state()
+                assert sortie_id in (popup.value.text_content("h1") or "")
+                popup.value.close()
                 page.screenshot(path=str(OUT / "04-case-step.png"), full_page=True)
                 page.click("#lang")
                 assert page.text_content("#cases-panel h2") == "Cases"
