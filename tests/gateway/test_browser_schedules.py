@@ -103,9 +103,10 @@ def test_console_schedules_gate_notice_pause_and_report_link(world: World) -> No
 
                 # The run blocked by its battery gate: which gate, what it found, why.
                 page.click(f"{row} button.show-runs")
-                failed = page.wait_for_selector("#runs .gate-failed[data-gate='battery']")
-                assert "battery 20% < 60%" in (failed.text_content() or "")
-                assert "电量" in (failed.text_content() or "")
+                gate = "#runs .gate-failed[data-gate='battery']"
+                page.wait_for_selector(gate)
+                failed = page.text_content(gate) or ""
+                assert "battery 20% < 60%" in failed and "电量" in failed
                 assert page.locator("#runs .gate-ok[data-gate='healthy']").count() == 1
                 run = page.locator("#runs tbody tr").first
                 assert "起飞前检查拦截" in (run.text_content() or "")
