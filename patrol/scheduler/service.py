@@ -663,9 +663,10 @@ class Scheduler:
                 run.reason = (run.reason + "; " if run.reason else "") + reason
             if job is not None and not record_sortie:
                 # The sortie engine recorded the sortie (statuses, audit entries); the run
-                # links it even when it failed before launching.
-                run.mission_id = run.mission_id or job.mission_id
-                run.sortie_id = run.sortie_id or job.sortie_id
+                # links it even when it failed before launching (if it got that far).
+                if session.get(Sortie, job.sortie_id) is not None:
+                    run.mission_id = run.mission_id or job.mission_id
+                    run.sortie_id = run.sortie_id or job.sortie_id
             elif launched and job is not None:
                 sortie = session.get(Sortie, job.sortie_id)
                 if sortie is not None:
