@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -472,6 +473,7 @@ def main() -> int:
                     result["two_workers_database"] = "postgresql"
     finally:
         broker.stop()
+        shutil.rmtree(tmp, ignore_errors=True)  # databases, media, outboxes: 100+ MB a run
     result["load_average_end"] = round(os.getloadavg()[0], 1)
     print(json.dumps(result))
     return 0
