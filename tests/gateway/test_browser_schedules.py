@@ -130,7 +130,7 @@ def test_console_schedules_gate_notice_pause_and_report_link(world: World) -> No
                     "gate": "battery",
                     "reason": REASON,
                 }
-                deadline = time.monotonic() + 8
+                deadline = time.monotonic() + 15
                 # The hub subscribes once connected; repeat until the stream carries it.
                 while not page.locator(notice).count():
                     assert time.monotonic() < deadline, "no notice of the failed gate"
