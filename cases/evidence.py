@@ -9,6 +9,7 @@ and changes nothing. Functions flush but do not commit: the caller owns the tran
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -181,7 +182,10 @@ def store_evidence_many(session: Session, records: Sequence[EvidenceRecord]) -> 
         new_ids = {r.id for r in first.values() if store_evidence(session, r)}
         return new_ids
     rows = [_row(r, now) for r in first.values()]
-    new = set(session.scalars(stmt.returning(_evidence.c.id), rows))
+    if dialect == "postgresql":
+        new = _insert_pg(conn, rows)
+    else:
+        new = set(session.scalars(stmt.returning(_evidence.c.id), rows))
     links = [
         {"evidence_id": r.id, "sha256": sha, "position": position}
         for r in first.values()
@@ -191,6 +195,34 @@ def store_evidence_many(session: Session, records: Sequence[EvidenceRecord]) -> 
     ]
     if links:
         session.execute(insert(_links), links)
+    return new
+
+
+def _insert_pg(conn: Any, rows: list[dict[str, Any]]) -> set[str]:
+    """The evidence insert on PostgreSQL, straight to psycopg; returns the new ids.
+
+    SQLAlchemy would send one multi-row ``VALUES`` statement per batch, which psycopg parses
+    afresh each time (too long for its statement cache): five times the CPU of psycopg's
+    own pipelined ``executemany`` of one short, cached statement.
+    """
+    columns = list(rows[0])
+    sql = (
+        f"INSERT INTO evidence ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        "ON CONFLICT (id) DO NOTHING RETURNING id"
+    )
+    params = [
+        tuple(json.dumps(row[c]) if c in ("box_px", "footprint") else row[c] for c in columns)
+        for row in rows
+    ]
+    new: set[str] = set()
+    with conn.connection.driver_connection.cursor() as cursor:
+        cursor.executemany(sql, params, returning=True)
+        while True:
+            found = cursor.fetchone()
+            if found is not None:
+                new.add(found[0])
+            if not cursor.nextset():
+                break
     return new
 
 
