@@ -486,6 +486,10 @@ class Scheduler:
         outcome = await launcher.fly_sortie(job, gates, lambda view: self._view(job, view))
         status = str(outcome.get("status", "failed"))
         reason = "" if status == "completed" else str(outcome.get("reason", ""))
+        if status == "lost":
+            # A schedule run ends completed, failed, aborted or blocked; its sortie keeps the
+            # finer status ("lost") and the report its anomalies.
+            status, reason = "failed", f"the vehicle was lost ({reason})"
         if status == "blocked":
             results = [GateResult(**g) for g in outcome.get("gates", [])]
             await asyncio.to_thread(self._blocked, run_id, job, results, reason, True)

@@ -1,359 +1,49 @@
-"""`SortieRun`: one sortie (one flight or drive of one vehicle), end to end, as a reusable engine.
-
-A `SortieSpec` says what to fly: the site, the plan (or a pattern to plan: "survey" for a
-copter, "perimeter" for a copter or rover), the vehicle (kind, id), the synthetic world or its
-seed, the vehicle back end ("builtin": `simulators.vehicle.SimulatorServer` over real MAVLink
-on a local TCP port; "sitl": ArduPilot SITL, `spec.sitl_binary`) and its speed-up.
-`SortieRun(ground, spec)` flies it against a started `patrol.ground.Ground`:
-
-    with Ground(settings) as ground:
-        run = SortieRun(ground, SortieSpec(site=path, vehicle_id="uav-1", speedup=25))
-        run.start()                 # background thread (or run.run() in this one)
-        run.simulator.faults.link_loss()    # the simulator is reachable for fault injection
-        run.abort("weather")        # RTL; the sortie ends "aborted"
-        result = run.wait(600)      # SortieResult
-
-What it does, each step recorded: site row and mission row (plan checked against the fence;
-`sorties` row "planned") -> simulator started, mission + fence + rally uploaded and verified,
-armed, AUTO ("flying") -> track, camera captures (frames rendered and run through the detector
-when `spec.vision`), events (mode changes, fence breaches, failsafes, link gaps) -> landed,
-or aborted (RTL), or lost (no heartbeat for `lost_after_s`, or landed by a failsafe before
-the mission finished) -> evidence signed with the
-vehicle key, published through the durable outbox, waited for in the case record -> the
-`sorties` row's final status and figures, `reports/<sortie>/sortie.json` (the whole result:
-track, capture poses with their ground footprints, events, evidence ids, tlog sha256).
-
-Statuses: planned -> launching -> flying -> completed | aborted | lost | failed. Every
-transition updates the `sorties` row and appends an audit entry `sortie.<status>`; anomalies
-(fence breach, failsafe, link lost/regained) are audited as `sortie.anomaly`.
-Events reach the caller as `SortieEvent`s: `run.events` (list), `run.event_queue`
-(`queue.Queue`) and the `on_event` callback (called from the sortie's thread); `on_done`
-is called once the sortie has ended and its record is written (the fleet makes the mission
-report there, `patrol.sortie_report`).
-"""
+"""`SortieRun`: the engine flying one `SortieSpec` against a started `Ground`, recording
+every step (see the package docstring)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import hashlib
 import itertools
 import json
-import math
 import queue
 import threading
 import time
-import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from patrol.ground import Ground
-
-#: A progress callback: (stage, completed, total or None, message).
-Progress = Callable[[str, float, float | None, str], None]
-#: The pre-arm hook (`SortieSpec.preflight`): called with the connected vehicle
-#: (`telemetry.link.Vehicle`; None when the vehicle did not connect, `run.connect_error` says
-#: why) and the run, before anything is uploaded or armed; returns the gate results (objects
-#: with `gate`, `ok`, `detail`, or dicts with those keys). Any failed gate ends the sortie
-#: "blocked": nothing armed, nothing flown.
-Preflight = Callable[[Any, "SortieRun"], Awaitable[list[Any]]]
-
-FINAL_STATUSES = ("completed", "aborted", "lost", "failed", "blocked")
-ANOMALY_KINDS = ("fence_breach", "failsafe", "link_lost", "link_regained")
-PATTERNS = ("survey", "perimeter")
-KINDS = ("copter", "rover")
-
-
-class SortieError(ValueError):
-    """A sortie could not be prepared or run; the message says what failed and what to do."""
+from patrol.sortie.frames import FrameWorker
+from patrol.sortie.model import (
+    ANOMALY_KINDS,
+    FINAL_STATUSES,
+    KINDS,
+    Progress,
+    SortieError,
+    SortieEvent,
+    SortieResult,
+    SortieSpec,
+    default_camera,
+    new_mission_id,
+    new_sortie_id,
+    utcnow,
+)
+from patrol.sortie.planning import (
+    capture_footprint,
+    haversine_m,
+    load_site_arg,
+    plan_for,
+    survey_leg_ends,
+)
+from patrol.sortie.records import count_evidence
 
 
 def _no_progress(stage: str, done: float, total: float | None, message: str) -> None:
     return None
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    r = 6_371_008.8
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * r * math.asin(math.sqrt(min(1.0, a)))
-
-
-def new_sortie_id() -> str:
-    return f"S-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-
-
-def new_mission_id() -> str:
-    return f"M-{uuid.uuid4().hex[:10]}"
-
-
-def default_camera() -> Any:
-    """The default camera's optics at 640x480: the detector's input size, so rendering a
-    full-resolution frame only to shrink it again is skipped."""
-    from missions.camera import CameraModel
-
-    return dataclasses.replace(CameraModel.default(), image_width_px=640, image_height_px=480)
-
-
-@dataclass
-class SortieSpec:
-    """What one sortie flies, with what, where."""
-
-    site: Any  # missions.site.Site, or a path to its GeoJSON file
-    vehicle_kind: str = "copter"
-    vehicle_id: str | None = None  # default: Ground.default_vehicle_id(kind)
-    plan: Any = None  # missions.plan.MissionPlan; None: plan `pattern` over the site
-    pattern: str = "survey"
-    altitude_agl_m: float = 50.0
-    plan_options: dict[str, Any] = field(default_factory=dict)
-    mission_id: str | None = None
-    sortie_id: str | None = None
-    world: Any = None  # simulators.world World; None: generate_world(site, seed) when vision
-    seed: int = 7
-    backend: str = "builtin"
-    #: The ArduPilot SITL binary (backend "sitl"); only `patrol` reads FIELDPATROL_SITL_*.
-    sitl_binary: str | None = None
-    speedup: float = 25.0
-    home_amsl_m: float = 42.0
-    sim_params: dict[str, float] | None = None
-    sysid: int = 1
-    vision: bool = True
-    camera: Any = None  # missions.camera.CameraModel; default: default_camera()
-    flight_timeout_s: float = 900.0
-    #: Heartbeats missing this long (wall clock) and the vehicle is declared lost.
-    lost_after_s: float = 10.0
-    link_timeout_s: float = 3.0
-    ingest_timeout_s: float = 60.0
-    #: The sortie whose unflown part this one re-flies (fleet re-planning).
-    replans: str | None = None
-    #: The survey legs (first, last index in the site's survey layout for these
-    #: `plan_options`) this plan flies; set for surveys, used to re-plan an unflown part.
-    survey_legs: tuple[int, int] | None = None
-    save_ground_truth: bool = True
-    #: Gates checked on the connected vehicle before anything is uploaded or armed (the
-    #: scheduler's preflight gates); None: no gates.
-    preflight: Preflight | None = None
-
-
-@dataclass
-class SortieEvent:
-    """Something that happened during a sortie, timestamped UTC."""
-
-    time: datetime
-    kind: str
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"time": self.time.isoformat(), "kind": self.kind, "detail": self.detail}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SortieEvent:
-        return cls(datetime.fromisoformat(data["time"]), data["kind"], dict(data.get("detail", {})))
-
-
-@dataclass
-class SortieResult:
-    """What a sortie was: everything the report, the fleet and the demo need."""
-
-    sortie_id: str
-    mission_id: str
-    site_id: str
-    vehicle_id: str
-    vehicle_kind: str
-    pattern: str
-    status: str = "planned"
-    reason: str = ""
-    replans: str | None = None
-    started_at: str | None = None
-    ended_at: str | None = None
-    flight_time_s: float = 0.0
-    distance_m: float = 0.0
-    waypoints: int = 0
-    last_reached_seq: int = -1
-    mission_finished: bool = False
-    #: [iso time, lat, lon, alt_agl_m] of every position sample while armed.
-    track: list[list[Any]] = field(default_factory=list)
-    #: CameraPose dicts of every CAMERA_FEEDBACK (the real poses the frames were taken at).
-    captures: list[dict[str, Any]] = field(default_factory=list)
-    #: The ground footprint (closed lon/lat ring) of each capture, same order.
-    footprints: list[list[list[float]]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    frames: int = 0
-    detections: int = 0
-    unlocated: int = 0
-    discarded_too_small: int = 0
-    suspects: list[dict[str, Any]] = field(default_factory=list)
-    evidence_ids: list[str] = field(default_factory=list)
-    tlog: str = ""
-    tlog_sha256: str = ""
-    report_dir: str = ""
-    plan_summary: dict[str, Any] = field(default_factory=dict)
-    survey_legs: list[int] | None = None
-    #: Sequence number of the last waypoint of each survey leg (a leg is flown once reached).
-    leg_end_seqs: list[int] = field(default_factory=list)
-    altitude_agl_m: float = 0.0
-    camera: dict[str, Any] = field(default_factory=dict)
-    #: The pre-arm gates (`SortieSpec.preflight`) as {gate, ok, detail}, in order.
-    gates: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: Path) -> SortieResult:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    @property
-    def anomalies(self) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["kind"] in ANOMALY_KINDS]
-
-
-class _FrameWorker:
-    """Renders the synthetic frame for each capture pose and runs the vision pipeline on it.
-
-    Runs in one background thread so the MAVLink link never waits on image work; numpy and
-    ONNX Runtime release the GIL for the heavy parts.
-    """
-
-    def __init__(self, world: Any, camera_model: Any, pipeline: Any, seed: int, name: str):
-        from simulators.camera import SyntheticCamera
-
-        self.camera = SyntheticCamera(world, camera_model, seed=seed)
-        self.pipeline = pipeline
-        self.frames = 0
-        self.detections = 0
-        self.unlocated = 0
-        self._queue: queue.Queue[Any] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name=f"frames-{name}", daemon=True)
-        self._error: BaseException | None = None
-        self._stopping = threading.Event()
-        self._thread.start()
-
-    def submit(self, pose: Any) -> None:
-        self._queue.put(pose)
-
-    @property
-    def pending(self) -> int:
-        return self._queue.qsize()
-
-    def close(self, stall_timeout: float) -> None:
-        """Finish the queued frames; fail if none completes within `stall_timeout` seconds."""
-        self._queue.put(None)
-        last = -1
-        while self._thread.is_alive():
-            if self.frames == last:
-                self.abort()
-                raise SortieError(
-                    f"frame processing stalled: no frame finished within {stall_timeout:.0f} s "
-                    f"({self.pending} still queued)"
-                )
-            last = self.frames
-            self._thread.join(stall_timeout)
-        if self._error is not None:
-            raise self._error
-
-    def abort(self) -> None:
-        """Drop the queued frames and stop the thread (used when the run fails)."""
-        self._stopping.set()
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self._queue.get_nowait()
-        self._queue.put(None)
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        while True:
-            pose = self._queue.get()
-            if pose is None or self._stopping.is_set():
-                return
-            try:
-                frame = self.camera.render(pose)
-                result = self.pipeline.process(f"frame-{self.frames:05d}", frame.image, pose)
-                self.frames += 1
-                self.detections += len(result.detections) + len(result.unlocated)
-                self.unlocated += len(result.unlocated)
-            except BaseException as exc:  # reported on close(), never lost
-                self._error = exc
-                return
-
-
-def load_site_arg(site: Any) -> Any:
-    """A `Site` from a `Site` or a path to its GeoJSON file."""
-    from missions.site import Site, load_site
-
-    if isinstance(site, Site):
-        return site
-    return load_site(Path(site))
-
-
-def plan_for(spec: SortieSpec, site: Any, camera: Any) -> Any:
-    """The plan `spec` asks for (its own, or the pattern planned over the site)."""
-    from missions.patterns import plan_perimeter
-    from missions.survey import plan_survey
-
-    if spec.plan is not None:
-        return spec.plan
-    if spec.pattern == "survey":
-        if spec.vehicle_kind != "copter":
-            raise SortieError(
-                f"pattern survey: a {spec.vehicle_kind} cannot fly a survey; use pattern "
-                "perimeter for a rover"
-            )
-        return plan_survey(site, camera, altitude_agl_m=spec.altitude_agl_m, **spec.plan_options)
-    if spec.pattern == "perimeter":
-        return plan_perimeter(
-            site,
-            vehicle=spec.vehicle_kind,
-            altitude_agl_m=spec.altitude_agl_m,
-            camera=camera,
-            **spec.plan_options,
-        )
-    raise SortieError(f"pattern {spec.pattern!r} is not known; use one of {', '.join(PATTERNS)}")
-
-
-def survey_leg_ends(items: list[Any]) -> list[int]:
-    """The sequence number of each survey leg's end waypoint, in flying order.
-
-    A survey leg is flown between a camera trigger on (DO_SET_CAM_TRIGG_DIST > 0) and the next
-    waypoint (`missions.survey.build_survey`); once the vehicle reports that waypoint reached,
-    the leg has been imaged."""
-    from missions.items import MAV_CMD_DO_SET_CAM_TRIGG_DIST, MAV_CMD_NAV_WAYPOINT
-
-    ends: list[int] = []
-    mission = [i for i in items if i.mission_type == 0]
-    for n, item in enumerate(mission):
-        if item.command == MAV_CMD_DO_SET_CAM_TRIGG_DIST and item.param1 > 0:
-            after = next((m for m in mission[n + 1 :] if m.command == MAV_CMD_NAV_WAYPOINT), None)
-            if after is not None:
-                ends.append(int(after.seq))
-    return ends
-
-
-def capture_footprint(pose: Any, camera: Any) -> list[list[float]] | None:
-    """The whole frame's ground footprint (closed lon/lat ring) at `pose`; None below ground."""
-    from vision.detector import Box
-    from vision.georef import GeorefError, box_footprint
-
-    box = Box("frame", 1.0, 0.0, 0.0, float(camera.image_width_px), float(camera.image_height_px))
-    try:
-        fix = box_footprint(box, pose, camera)
-    except GeorefError:
-        return None
-    return [[lon, lat] for lon, lat in fix.footprint]
 
 
 class SortieRun:
@@ -730,7 +420,7 @@ class SortieRun:
         spec, ground = self.spec, self.ground
         self._loop = asyncio.get_running_loop()
         publisher = None
-        worker: _FrameWorker | None = None
+        worker: FrameWorker | None = None
         if spec.vision:
             ground.open_broker()
         key = ground.enroll(self.vehicle_id)
@@ -742,7 +432,7 @@ class SortieRun:
             self._on_stop(publisher.outbox.close)
             self._on_stop(lambda: publisher.stop(timeout=10))
             self.pipeline = FramePipeline(load_detector(), self.camera)
-            worker = _FrameWorker(
+            worker = FrameWorker(
                 self.world, self.camera, self.pipeline, seed=spec.seed, name=self.vehicle_id
             )
             self._on_stop(worker.abort)
@@ -778,7 +468,7 @@ class SortieRun:
             payload["reason"] = result.reason
         self._set_status(final, payload)
 
-    async def _fly(self, worker: _FrameWorker | None) -> None:
+    async def _fly(self, worker: FrameWorker | None) -> None:
         from simulators.vehicle import SimulatorServer
         from telemetry.link import Vehicle
 
@@ -1069,7 +759,7 @@ class SortieRun:
             else f"landed before the mission finished (mission item {st.mission_current})"
         )
 
-    def _publish(self, worker: _FrameWorker, publisher: Any, key: Any) -> None:
+    def _publish(self, worker: FrameWorker, publisher: Any, key: Any) -> None:
         """Sign each suspect's evidence with the vehicle key, publish, wait for the ingest."""
         from missions.site import Site
 
@@ -1132,62 +822,3 @@ def _gate_dict(gate: Any) -> dict[str, Any]:
     if isinstance(gate, dict):
         return {"gate": str(gate["gate"]), "ok": bool(gate["ok"]), "detail": str(gate["detail"])}
     return {"gate": str(gate.gate), "ok": bool(gate.ok), "detail": str(gate.detail)}
-
-
-def count_evidence(session: Any, ids: list[str]) -> int:
-    from sqlalchemy import func, select
-
-    from cases.models import Evidence
-
-    if not ids:
-        return 0
-    return int(
-        session.execute(
-            select(func.count()).select_from(Evidence).where(Evidence.id.in_(ids))
-        ).scalar_one()
-    )
-
-
-def count_cases(session: Any, ids: list[str]) -> int:
-    from sqlalchemy import func, select
-
-    from cases.models import CaseEvidence
-
-    if not ids:
-        return 0
-    return int(
-        session.execute(
-            select(func.count(func.distinct(CaseEvidence.case_id))).where(
-                CaseEvidence.evidence_id.in_(ids)
-            )
-        ).scalar_one()
-    )
-
-
-def load_result(settings: Any, sortie_id: str) -> SortieResult:
-    """The saved result of a sortie flown from this data directory."""
-    path = settings.reports_dir / sortie_id / "sortie.json"
-    if not path.is_file():
-        raise SortieError(
-            f"sortie {sortie_id!r} has no record under {settings.reports_dir}; "
-            "list the sorties with `patrol fleet status`"
-        )
-    return SortieResult.load(path)
-
-
-__all__ = [
-    "FINAL_STATUSES",
-    "SortieError",
-    "SortieEvent",
-    "SortieResult",
-    "SortieRun",
-    "SortieSpec",
-    "capture_footprint",
-    "count_cases",
-    "count_evidence",
-    "default_camera",
-    "load_result",
-    "new_mission_id",
-    "new_sortie_id",
-    "survey_leg_ends",
-]
