@@ -15,6 +15,7 @@ FIELDPATROL_SITL_COPTER / FIELDPATROL_SITL_ROVER environment variables.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -35,10 +36,45 @@ from simulators.vehicle.relay import TcpRelay
 MODELS = {"copter": "quad", "rover": "rover"}
 ENV_VARS = {"copter": "FIELDPATROL_SITL_COPTER", "rover": "FIELDPATROL_SITL_ROVER"}
 # Parameters SITL needs beyond ArduPilot's own defaults for the model to fly.
-_FRAME_DEFAULTS: dict[str, dict[str, float]] = {
-    "copter": {"FRAME_CLASS": 1, "FRAME_TYPE": 1, "CAM1_TYPE": 1, "BATT_MONITOR": 4},
-    "rover": {"CAM1_TYPE": 1, "BATT_MONITOR": 4},
+# A simulated vehicle must also look calibrated, or the pre-arm checks refuse to arm
+# ("3D Accel calibration needed"): small accelerometer offsets and scales, and compass
+# offsets matching SITL's simulated magnetometer, as ArduPilot's own autotest defaults do.
+_CALIBRATED: dict[str, float] = {
+    **{f"INS_ACC{n}OFFS_{a}": 0.001 for n in ("", "2") for a in "XYZ"},
+    **{f"INS_ACC{n}SCAL_{a}": 1.001 for n in ("", "2") for a in "XYZ"},
 }
+_COMPASS_OFS: dict[str, float] = {
+    f"COMPASS_OFS{n}_{a}": v
+    for n in ("", "2", "3")
+    for a, v in zip("XYZ", (5.0, 13.0, -18.0), strict=True)
+}
+# The camera: ArduPilot 4.4+ rewrites CAM1_TYPE at its first boot from the pre-4.4 camera
+# parameters, where a servo output assigned to the camera trigger (function 10) means a
+# servo-triggered camera; a CAM1_TYPE from a defaults file alone is overwritten with 0.
+_CAMERA: dict[str, float] = {"CAM1_TYPE": 1, "SERVO9_FUNCTION": 10}
+_FRAME_DEFAULTS: dict[str, dict[str, float]] = {
+    "copter": {
+        "FRAME_CLASS": 1,
+        "FRAME_TYPE": 1,
+        "BATT_MONITOR": 4,
+        **_CAMERA,
+        **_CALIBRATED,
+        **_COMPASS_OFS,
+    },
+    "rover": {"BATT_MONITOR": 4, **_CAMERA, **_CALIBRATED},
+}
+# ArduPilot's own SITL defaults for each model, relative to the source tree a binary was
+# built in (build/sitl/bin/<binary>); loaded before ours when present, as sim_vehicle.py does.
+_TREE_DEFAULTS = {"copter": "copter.parm", "rover": "rover.parm"}
+
+
+def tree_defaults(binary: Path, kind: str) -> Path | None:
+    """ArduPilot's autotest defaults for `kind` beside a binary built in its source tree."""
+    tree = binary.resolve().parent.parent.parent.parent
+    path = tree / "Tools" / "autotest" / "default_params" / _TREE_DEFAULTS[kind]
+    return path if path.is_file() else None
+
+
 # ArduPilot SITL simulates a 3-cell pack (SIM_BATT_VOLTAGE 12.6 V); the built-in simulator's
 # 4-cell BATT_LOW_VOLT must not be written into SITL's defaults.
 _NOT_FOR_SITL = ("FS_BATT_ENABLE", "BATT_LOW_VOLT")
@@ -64,6 +100,47 @@ def sitl_binary(kind: str, copter: str | None, rover: str | None) -> Path:
     if not binary.is_file() or not os.access(binary, os.X_OK):
         raise SitlError(f"{var}={path} is not an executable file; point it at the SITL binary")
     return binary
+
+
+# SITL instance N binds fixed ports beside the ones it is given: UDP 5501+10N (RC input)
+# and TCP 5762+10N / 5763+10N (its SERIAL2 and SERIAL3).
+_INSTANCE_PORTS = (
+    (socket.SOCK_DGRAM, 5501),
+    (socket.SOCK_STREAM, 5762),
+    (socket.SOCK_STREAM, 5763),
+)
+MAX_INSTANCES = 200
+
+
+def _ports_free(instance: int) -> bool:
+    for kind, base in _INSTANCE_PORTS:
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("0.0.0.0", base + 10 * instance))
+            except OSError:
+                return False
+    return True
+
+
+def claim_instance() -> tuple[int, Any]:
+    """A SITL instance number whose ports are free, held by an exclusive lock file until
+    the returned handle is closed (so that two launchers starting at once never pick the
+    same one)."""
+    lock_dir = Path(tempfile.gettempdir()) / "fieldpatrol-sitl-instances"
+    lock_dir.mkdir(exist_ok=True)
+    for instance in range(MAX_INSTANCES):
+        handle = open(lock_dir / f"{instance}.lock", "w")  # noqa: SIM115  (held while SITL runs)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        if _ports_free(instance):
+            return instance, handle
+        handle.close()
+    raise SitlError(
+        f"no free ArduPilot SITL instance among {MAX_INSTANCES}: their ports are all in use"
+    )
 
 
 def free_tcp_port(host: str = "127.0.0.1") -> int:
@@ -119,7 +196,11 @@ class SitlVehicle:
         self.speedup = speedup
         self.sysid = sysid
         self.port = port
+        # None: claim a free instance at start (its fixed ports must not collide with
+        # another SITL on this machine, e.g. parallel test workers).
+        self._instance_arg = instance
         self.instance = sysid - 1 if instance is None else instance
+        self._instance_lock: Any = None
         self.params = dict(params or {})
         self.model = model or MODELS[kind]
         self.ready_timeout = ready_timeout
@@ -142,7 +223,10 @@ class SitlVehicle:
     def command_line(self) -> list[str]:
         lat, lon, alt = self.home
         assert self.workdir is not None
-        defaults = self.workdir / f"{self.kind}.parm"
+        ours = self.workdir / f"{self.kind}.parm"
+        upstream = tree_defaults(self.binary, self.kind)
+        # Later files override earlier ones: ours (the site's and the test's) win.
+        defaults = f"{upstream},{ours}" if upstream else str(ours)
         return [
             str(self.binary),
             "--model",
@@ -177,6 +261,8 @@ class SitlVehicle:
         else:
             self._tmp = tempfile.TemporaryDirectory(prefix=f"fieldpatrol-sitl-{self.kind}-")
             self.workdir = Path(self._tmp.name)
+        if self._instance_arg is None:
+            self.instance, self._instance_lock = claim_instance()
         if self.port == 0:
             self.port = free_tcp_port()
         if self.control_port == 0:
@@ -300,6 +386,9 @@ class SitlVehicle:
         self._cleanup_dir()
 
     def _cleanup_dir(self) -> None:
+        if self._instance_lock is not None:
+            self._instance_lock.close()  # releases the claim on the instance's ports
+            self._instance_lock = None
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

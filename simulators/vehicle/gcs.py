@@ -80,6 +80,10 @@ class GroundStation:
             "HEARTBEAT", timeout=timeout, cond=lambda m: m.get_srcSystem() == target_system
         )
         self.kind = "rover" if hb.type == M.MAV_TYPE_GROUND_ROVER else "copter"
+        # ArduCopter streams only heartbeats until a ground station asks for telemetry.
+        self.mav.request_data_stream_send(
+            self.target_system, self.target_component, M.MAV_DATA_STREAM_ALL, 4, 1
+        )
 
     @property
     def mav(self) -> Any:

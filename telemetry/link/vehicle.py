@@ -51,6 +51,21 @@ from .modes import mode_name
 COPTER_TYPES = frozenset({2, 3, 4, 13, 14, 15})  # MAV_TYPE quad/coax/heli/hexa/octo/tri
 ROVER_TYPES = frozenset({10, 11})  # MAV_TYPE_GROUND_ROVER, MAV_TYPE_SURFACE_BOAT
 
+# Telemetry rates (Hz) asked of the autopilot per legacy stream group on connect. ArduCopter
+# ships with every SRx/MAVx stream rate at 0 on its serial ports and streams nothing but
+# heartbeats until a ground station asks (MAVProxy and QGroundControl do the same);
+# REQUEST_DATA_STREAM is understood by every ArduPilot version, whatever its rate
+# parameters are called.
+STREAM_RATES_HZ: dict[int, int] = {
+    mavlink.MAV_DATA_STREAM_EXTENDED_STATUS: 2,  # SYS_STATUS, GPS_RAW_INT, MISSION_CURRENT
+    mavlink.MAV_DATA_STREAM_POSITION: 4,  # GLOBAL_POSITION_INT, LOCAL_POSITION_NED
+    mavlink.MAV_DATA_STREAM_EXTRA1: 4,  # ATTITUDE
+    mavlink.MAV_DATA_STREAM_EXTRA2: 4,  # VFR_HUD
+    mavlink.MAV_DATA_STREAM_EXTRA3: 2,  # EKF_STATUS_REPORT, BATTERY_STATUS, SYSTEM_TIME
+    mavlink.MAV_DATA_STREAM_RAW_SENSORS: 1,
+    mavlink.MAV_DATA_STREAM_RC_CHANNELS: 1,
+}
+
 _ON_GROUND = mavlink.MAV_LANDED_STATE_ON_GROUND
 _AIRBORNE = frozenset(
     {
@@ -217,7 +232,13 @@ class Vehicle:
         self.param = ParamPlugin(self)
         self._on_heartbeat(heartbeat, initial=True)
         link.dispatcher.add_listener(self._on_message)
+        self.request_streams()
         self._monitor = asyncio.create_task(self._watch_link(), name=f"vehicle-{sysid}-link")
+
+    def request_streams(self, rates_hz: dict[int, int] | None = None) -> None:
+        """Ask the autopilot for its telemetry streams (see ``STREAM_RATES_HZ``)."""
+        for stream_id, hz in (rates_hz or STREAM_RATES_HZ).items():
+            self.link.send("request_data_stream", self.sysid, self.compid, stream_id, hz, 1)
 
     # -- connecting ------------------------------------------------------------------------
 
