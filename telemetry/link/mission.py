@@ -13,7 +13,10 @@ ArduPilot's quirks handled here:
   stored at all, ``*_INT`` frames reported as their float variant), so read-back compares
   within tolerances and skips what ArduPilot does not store;
 - a failed upload leaves the items received so far mixed with the old mission, so after a
-  failure we clear that mission type, and say so in the exception.
+  failure we clear that mission type, and say so in the exception;
+- an item that arrives out of sequence (e.g. our second answer to a re-sent request) is
+  NACKed with MAV_MISSION_INVALID_SEQUENCE but does not end the transfer, so that NACK is
+  not an upload failure.
 """
 
 from __future__ import annotations
@@ -270,6 +273,12 @@ class MissionPlugin:
                 if msg.target_system not in (0, v.link.source_system):
                     continue
                 if msg.get_type() == "MISSION_ACK":
+                    if msg.type == mavlink.MAV_MISSION_INVALID_SEQUENCE and highest < n - 1:
+                        # ArduPilot re-requests an item after 1 s of *its* time (1/60 s real
+                        # at speedup 60), so we may answer a request twice; it NACKs the late
+                        # duplicate with INVALID_SEQUENCE and carries on with the transfer.
+                        # A real stall still ends in the per-item timeout below.
+                        continue
                     if msg.type != mavlink.MAV_MISSION_ACCEPTED:
                         nack = MissionUploadError(
                             enum_name("MAV_MISSION_RESULT", msg.type),
