@@ -414,6 +414,15 @@ class SitlVehicle:
         self.stop()
 
 
+#: SITL's GPS switch as (name, value when lost, value when restored): current ArduPilot has
+#: SIM_GPS1_ENABLE (SIM_GPS_DISABLE was removed when the GPS sim params moved to SIM_GPSn_);
+#: older builds only have SIM_GPS_DISABLE.
+GPS_SWITCHES: tuple[tuple[str, float, float], ...] = (
+    ("SIM_GPS1_ENABLE", 0.0, 1.0),
+    ("SIM_GPS_DISABLE", 1.0, 0.0),
+)
+
+
 class SitlFaults:
     """The built-in simulator's `faults` interface, for SITL: SITL's own SIM_* parameters set
     over the launcher's second MAVLink port, and the link cut in the relay."""
@@ -450,7 +459,18 @@ class SitlFaults:
             self._sitl.relay.restore()
 
     def gps_loss(self, lost: bool = True) -> None:
-        self._set("SIM_GPS_DISABLE", 1 if lost else 0)
+        """Switch SITL's simulated GPS off (or back on), under either ArduPilot's name."""
+        for name, off, on in GPS_SWITCHES:
+            try:
+                self._set(name, off if lost else on)
+                return
+            except TimeoutError:
+                continue  # not this ArduPilot version's name: it never answers for it
+        raise SitlError(
+            "gps_loss: SITL answered for none of "
+            + ", ".join(name for name, _, _ in GPS_SWITCHES)
+            + "; is the second MAVLink port connected?"
+        )
 
     def low_battery(self, remaining_pct: float = 8.0) -> None:
         """Sag the simulated pack below BATT_LOW_VOLT (SITL models voltage, not charge)."""
