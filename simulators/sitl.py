@@ -333,7 +333,12 @@ class SitlVehicle:
 
         deadline = time.monotonic() + timeout
         self._wait_port(deadline)
-        gcs = GroundStation(self.direct_url, target_system=self.sysid, timeout=max(1.0, timeout))
+        gcs = GroundStation(
+            self.direct_url,
+            target_system=self.sysid,
+            timeout=max(1.0, timeout),
+            request_streams=True,
+        )
         try:
             prearm = mavlink2.MAV_SYS_STATUS_PREARM_CHECK
             good = mavlink2.EKF_POS_HORIZ_ABS | mavlink2.EKF_PRED_POS_HORIZ_ABS

@@ -58,6 +58,7 @@ class GroundStation:
         source_system: int = 255,
         source_component: int = M.MAV_COMP_ID_MISSIONPLANNER,
         timeout: float = 10.0,
+        request_streams: bool = False,
     ) -> None:
         self.conn = mavutil.mavlink_connection(
             url,
@@ -80,10 +81,12 @@ class GroundStation:
             "HEARTBEAT", timeout=timeout, cond=lambda m: m.get_srcSystem() == target_system
         )
         self.kind = "rover" if hb.type == M.MAV_TYPE_GROUND_ROVER else "copter"
-        # ArduCopter streams only heartbeats until a ground station asks for telemetry.
-        self.mav.request_data_stream_send(
-            self.target_system, self.target_component, M.MAV_DATA_STREAM_ALL, 4, 1
-        )
+        if request_streams:
+            # ArduCopter streams only heartbeats until a ground station asks for telemetry
+            # (the rates stay set on that port for later connections).
+            self.mav.request_data_stream_send(
+                self.target_system, self.target_component, M.MAV_DATA_STREAM_ALL, 4, 1
+            )
 
     @property
     def mav(self) -> Any:
