@@ -163,6 +163,10 @@ class MissionPlugin:
         self.type_name = TYPE_NAMES.get(mission_type, f"type {mission_type}")
         self.item_timeout_s = 1.5
         self.retries = 4
+        # ArduPilot re-sends a MISSION_REQUEST after 1 s of its own time, which SITL at
+        # speedup 60 makes ~17 ms: a re-request this soon after our answer has crossed it.
+        # Short enough to re-send well inside ArduPilot's 8 s (133 ms at 60x) upload timeout.
+        self.resend_guard_s = 0.05
         self.items_uploaded = 0
         self.used_legacy_items = False
 
@@ -245,6 +249,7 @@ class MissionPlugin:
             send_count()
             self.used_legacy_items = False
             highest = -1
+            sent_at = 0.0
             last_use_int = True
             tries_left = retries
             while True:
@@ -273,7 +278,7 @@ class MissionPlugin:
                 if msg.target_system not in (0, v.link.source_system):
                     continue
                 if msg.get_type() == "MISSION_ACK":
-                    if msg.type == mavlink.MAV_MISSION_INVALID_SEQUENCE and highest < n - 1:
+                    if msg.type == mavlink.MAV_MISSION_INVALID_SEQUENCE:
                         # ArduPilot re-requests an item after 1 s of *its* time (1/60 s real
                         # at speedup 60), so we may answer a request twice; it NACKs the late
                         # duplicate with INVALID_SEQUENCE and carries on with the transfer.
@@ -316,9 +321,16 @@ class MissionPlugin:
                     )
                     bad.items_sent = highest + 1
                     raise bad
+                now = time.monotonic()
+                if seq == highest and now - sent_at < self.resend_guard_s:
+                    # The re-request crossed our answer in flight (see resend_guard_s): a
+                    # second copy would only be NACKed, or after the last item refused
+                    # with MAV_MISSION_ERROR in the middle of the next transfer.
+                    continue
                 last_use_int = msg.get_type() == "MISSION_REQUEST_INT"
                 self.used_legacy_items |= not last_use_int
                 self._send_item(items[seq], seq, last_use_int)
+                sent_at = now
                 if seq > highest:
                     highest = seq
                     tries_left = retries

@@ -66,6 +66,13 @@ STREAM_RATES_HZ: dict[int, int] = {
     mavlink.MAV_DATA_STREAM_RC_CHANNELS: 1,
 }
 
+# Messages in none of ArduPilot's stream groups, asked for one by one with
+# MAV_CMD_SET_MESSAGE_INTERVAL: EXTENDED_SYS_STATE (landed state: on ground / taking off /
+# in air / landing), without which a copter's take-off and landing go unseen.
+INTERVAL_MESSAGES_HZ: dict[int, float] = {
+    mavlink.MAVLINK_MSG_ID_EXTENDED_SYS_STATE: 2.0,
+}
+
 _ON_GROUND = mavlink.MAV_LANDED_STATE_ON_GROUND
 _AIRBORNE = frozenset(
     {
@@ -236,9 +243,27 @@ class Vehicle:
         self._monitor = asyncio.create_task(self._watch_link(), name=f"vehicle-{sysid}-link")
 
     def request_streams(self, rates_hz: dict[int, int] | None = None) -> None:
-        """Ask the autopilot for its telemetry streams (see ``STREAM_RATES_HZ``)."""
+        """Ask the autopilot for its telemetry streams (see ``STREAM_RATES_HZ``) and for
+        the messages no stream group carries (see ``INTERVAL_MESSAGES_HZ``)."""
         for stream_id, hz in (rates_hz or STREAM_RATES_HZ).items():
             self.link.send("request_data_stream", self.sysid, self.compid, stream_id, hz, 1)
+        for msg_id, hz in INTERVAL_MESSAGES_HZ.items():
+            # Fire and forget like REQUEST_DATA_STREAM: an autopilot without the command
+            # just NACKs it (the ACK goes unread: no command is waiting for it).
+            self.link.send(
+                "command_long",
+                self.sysid,
+                self.compid,
+                mavlink.MAV_CMD_SET_MESSAGE_INTERVAL,
+                0,
+                float(msg_id),
+                1e6 / hz,
+                0,
+                0,
+                0,
+                0,
+                0,
+            )
 
     # -- connecting ------------------------------------------------------------------------
 
