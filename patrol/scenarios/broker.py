@@ -5,11 +5,18 @@ and a `broker_restart` fault cannot disturb anything else on the machine. The br
 its persistence file across a restart (Mosquitto writes it on SIGTERM), as a production
 broker does: the vehicles' and the gateway's persistent sessions survive, and the evidence
 in flight is delivered once the broker is back.
+
+Started as root, Mosquitto drops to the user "mosquitto", which cannot write our private
+(0700, root-owned) directory: it then runs without saving anything, every session is lost on
+a restart, and evidence the broker had acknowledged but not yet delivered to the ingest
+vanishes. Hence `user root` when we are root, and a check at each restart that the
+persistence file was written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -25,6 +32,10 @@ def mosquitto_binary() -> str | None:
     if found:
         return found
     return "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+
+
+#: What Mosquitto writes into `persistence_location` (on SIGTERM and every autosave).
+PERSISTENCE_FILE = "mosquitto.db"
 
 
 class ScenarioBroker:
@@ -59,7 +70,9 @@ class ScenarioBroker:
             self.port = free_port()
         conf = self._dir / "mosquitto.conf"
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            # As root, stay root: the user "mosquitto" could not write the persistence file.
+            ("user root\n" if os.geteuid() == 0 else "")
+            + f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             f"persistence_location {self._dir}/\nautosave_interval 1\n",
             encoding="utf-8",
         )
@@ -100,6 +113,12 @@ class ScenarioBroker:
         """Stop the broker (cleanly: it saves its sessions), stay down `down_s` s, start it
         again on the same port."""
         self._kill()
+        if self._dir is not None and not (self._dir / PERSISTENCE_FILE).is_file():
+            # Without it the sessions are gone, and with them the evidence in flight.
+            raise ScenarioError(
+                f"the scenario's Mosquitto broker saved no persistence file in {self._dir} "
+                "when stopped; its sessions would not survive the restart (can it write there?)"
+            )
         if down_s > 0:
             time.sleep(down_s)
         self.start()
