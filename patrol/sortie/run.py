@@ -579,25 +579,37 @@ class SortieRun:
                         f"飞行中 frames={frames} queue={pending}",
                     )
 
+            handled: set[int] = set()
+            anomaly_records: list[asyncio.Task[None]] = []
+            log_start = len(vehicle.event_log)
+
+            def record_anomaly(detail: dict[str, Any]) -> None:
+                # A recorder failure must not end the flight; the event stays in the
+                # result either way.
+                with contextlib.suppress(Exception):
+                    record("sortie.anomaly", subject, detail)
+
+            def handle(event: Any) -> None:
+                handled.add(id(event))
+                detail = {
+                    k: v for k, v in event.to_dict().items() if k not in ("time", "kind", "sysid")
+                }
+                detail = {
+                    k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in detail.items()
+                }
+                self._emit(event.kind, detail, event.time)
+                if event.kind in ANOMALY_KINDS:
+                    # Recorded beside the stream, not inline: a slow database (the audit
+                    # lock under load) must not hold back the events that follow.
+                    anomaly_records.append(
+                        asyncio.create_task(
+                            asyncio.to_thread(record_anomaly, {"kind": event.kind, **detail})
+                        )
+                    )
+
             async def events() -> None:
                 async for event in vehicle.events():
-                    detail = {
-                        k: v
-                        for k, v in event.to_dict().items()
-                        if k not in ("time", "kind", "sysid")
-                    }
-                    detail = {
-                        k: (v.isoformat() if isinstance(v, datetime) else v)
-                        for k, v in detail.items()
-                    }
-                    self._emit(event.kind, detail, event.time)
-                    if event.kind in ANOMALY_KINDS:
-                        # A recorder failure must not end the flight; the event stays in the
-                        # result either way.
-                        with contextlib.suppress(Exception):
-                            await asyncio.to_thread(
-                                record, "sortie.anomaly", subject, {"kind": event.kind, **detail}
-                            )
+                    handle(event)
 
             tasks = [asyncio.create_task(f()) for f in (captures, positions, events)]
             t0 = time.monotonic()
@@ -617,6 +629,13 @@ class SortieRun:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                # Events the stream had not delivered when the flight ended (the link-lost
+                # event that ended it, on a busy machine) are still the sortie's.
+                for event in vehicle.event_log[log_start:]:
+                    if id(event) not in handled:
+                        handle(event)
+                if anomaly_records:
+                    await asyncio.wait(anomaly_records, timeout=30)
             st = vehicle.state
             result.mission_finished = bool(st.mission_finished)
             result.last_reached_seq = max(st.reached) if st.reached else -1
