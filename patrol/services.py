@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -82,7 +83,9 @@ def _start_mosquitto(binary: str, workdir: Path) -> BrokerHandle:
     conf = workdir / "mosquitto.conf"
     conf.write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-        f"persistence_location {workdir}/\n",
+        f"persistence_location {workdir}/\n" + ("user root\n" if os.geteuid() == 0 else ""),
+        # Started as root, Mosquitto switches to the `mosquitto` user, which cannot write
+        # its save file into our directory: sessions would not survive a restart.
         encoding="utf-8",
     )
     proc = subprocess.Popen(
