@@ -247,7 +247,7 @@ class Vehicle:
         the messages no stream group carries (see ``INTERVAL_MESSAGES_HZ``)."""
         for stream_id, hz in (rates_hz or STREAM_RATES_HZ).items():
             self.link.send("request_data_stream", self.sysid, self.compid, stream_id, hz, 1)
-        for msg_id, hz in INTERVAL_MESSAGES_HZ.items():
+        for msg_id, msg_hz in INTERVAL_MESSAGES_HZ.items():
             # Fire and forget like REQUEST_DATA_STREAM: an autopilot without the command
             # just NACKs it (the ACK goes unread: no command is waiting for it).
             self.link.send(
@@ -257,7 +257,7 @@ class Vehicle:
                 mavlink.MAV_CMD_SET_MESSAGE_INTERVAL,
                 0,
                 float(msg_id),
-                1e6 / hz,
+                1e6 / msg_hz,
                 0,
                 0,
                 0,
