@@ -84,6 +84,55 @@ def event_view(event: Any, vehicle_id: str) -> dict[str, Any]:
     }
 
 
+async def fly_live(
+    make_run: Callable[[Callable[[Any], None]], Any],
+    vehicle_id: str,
+    report: Callable[[dict[str, Any]], None],
+    *,
+    period_s: float,
+    abort_reason: str,
+    abort_timeout_s: float,
+    release: bool = False,
+) -> Any:
+    """Fly one sortie while reporting its events and positions to a live view; its result.
+
+    ``make_run(on_event)`` builds the ``SortieRun``. Cancelled, the sortie is aborted with
+    ``abort_reason`` (``release``: RTL without watching the landing) before re-raising.
+    """
+    loop = asyncio.get_running_loop()
+
+    def on_event(event: Any) -> None:  # called from the sortie's thread
+        loop.call_soon_threadsafe(report, event_view(event, vehicle_id))
+
+    run = make_run(on_event)
+    started = False
+    try:
+        await asyncio.to_thread(run.prepare)
+        run.start()
+        started = True
+        while not run.done:
+            if run.position is not None:
+                lat, lon, alt = run.position
+                report(
+                    {
+                        "kind": "position",
+                        "vehicle_id": vehicle_id,
+                        "lat": lat,
+                        "lon": lon,
+                        "alt_agl_m": alt,
+                        "status": run.status,
+                    }
+                )
+            await asyncio.sleep(period_s)
+        return await asyncio.to_thread(run.wait, 30)
+    except asyncio.CancelledError:
+        run.abort(abort_reason, release=release)
+        if started:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(asyncio.to_thread(run.wait, abort_timeout_s))
+        raise
+
+
 class SortieLauncher:
     """A gateway launcher flying each sortie through `SortieRun` on a started `Ground`."""
 
@@ -132,41 +181,17 @@ class SortieLauncher:
     async def __call__(self, request: dict[str, Any], report: Report) -> dict[str, Any]:
         from patrol.sortie import SortieRun, count_cases
 
-        loop = asyncio.get_running_loop()
-        vehicle_id = request["vehicle_id"]
-
-        def on_event(event: Any) -> None:  # called from the sortie's thread
-            loop.call_soon_threadsafe(report, event_view(event, vehicle_id))
-
-        run = SortieRun(self.ground, self.spec_for(request), on_event=on_event)
-        started = False
-        try:
-            # The engine reuses the gateway's `sorties` row (inserted at launch) and its
-            # mission row (audited when the user planned it).
-            await asyncio.to_thread(run.prepare)
-            run.start()
-            started = True
-            while not run.done:
-                if run.position is not None:
-                    lat, lon, alt = run.position
-                    report(
-                        {
-                            "kind": "position",
-                            "vehicle_id": vehicle_id,
-                            "lat": lat,
-                            "lon": lon,
-                            "alt_agl_m": alt,
-                            "status": run.status,
-                        }
-                    )
-                await asyncio.sleep(POSITION_PERIOD_S)
-            result = await asyncio.to_thread(run.wait, 30)
-        except asyncio.CancelledError:
-            run.abort("aborted by a user")
-            if started:
-                with contextlib.suppress(Exception):
-                    await asyncio.to_thread(run.wait, self.abort_timeout_s)
-            raise
+        # The engine reuses the gateway's `sorties` row (inserted at launch) and its mission
+        # row (audited when the user planned it).
+        spec = self.spec_for(request)
+        result = await fly_live(
+            lambda on_event: SortieRun(self.ground, spec, on_event=on_event),
+            request["vehicle_id"],
+            report,
+            period_s=POSITION_PERIOD_S,
+            abort_reason="aborted by a user",
+            abort_timeout_s=self.abort_timeout_s,
+        )
         with self.ground.sessions() as session:
             cases = count_cases(session, result.evidence_ids)
         return {
@@ -181,4 +206,4 @@ class SortieLauncher:
         }
 
 
-__all__ = ["SortieLauncher", "event_view", "plan_from_request"]
+__all__ = ["SortieLauncher", "event_view", "fly_live", "plan_from_request"]

@@ -14,8 +14,6 @@ sortie "aborted" without waiting for the landing (`SortieRun.abort(release=True)
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -86,48 +84,26 @@ class EngineLauncher:
         )
 
     async def fly_sortie(self, job: Job, gates: Gates, report: Report) -> dict[str, Any]:
-        from patrol.gateway_launcher import event_view
+        from patrol.gateway_launcher import fly_live
         from patrol.sortie import SortieRun
 
-        loop = asyncio.get_running_loop()
-
-        def on_event(event: Any) -> None:  # from the sortie's thread
-            loop.call_soon_threadsafe(report, event_view(event, job.vehicle_id))
-
-        run = SortieRun(
-            self.ground,
-            self.spec_for(job, gates),
-            on_event=on_event,
-            on_done=self._report if self.reports else None,
+        spec = self.spec_for(job, gates)
+        result = await fly_live(
+            lambda on_event: SortieRun(
+                self.ground,
+                spec,
+                on_event=on_event,
+                on_done=self._report if self.reports else None,
+            ),
+            job.vehicle_id,
+            report,
+            period_s=POSITION_PERIOD_S,
+            # The service is stopping: RTL, and the sortie ends "aborted" without watching
+            # the landing, so the stop stays within its time.
+            abort_reason="the scheduler stopped during the sortie (returned to launch)",
+            abort_timeout_s=self.abort_timeout_s,
+            release=True,
         )
-        started = False
-        try:
-            await asyncio.to_thread(run.prepare)
-            run.start()
-            started = True
-            while not run.done:
-                if run.position is not None:
-                    lat, lon, alt = run.position
-                    report(
-                        {
-                            "kind": "position",
-                            "vehicle_id": job.vehicle_id,
-                            "lat": lat,
-                            "lon": lon,
-                            "alt_agl_m": alt,
-                            "status": run.status,
-                        }
-                    )
-                await asyncio.sleep(POSITION_PERIOD_S)
-            result = await asyncio.to_thread(run.wait, 30)
-        except asyncio.CancelledError:
-            # The service is stopping: RTL, and the sortie ends "aborted" without watching the
-            # landing, so the stop stays within its time.
-            run.abort("the scheduler stopped during the sortie (returned to launch)", release=True)
-            if started:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(asyncio.to_thread(run.wait, self.abort_timeout_s))
-            raise
         return {
             "status": result.status,
             "reason": result.reason,
