@@ -169,9 +169,7 @@ def _change(session: Session, user: Principal, schedule_id: int, state: str) -> 
     row = _visible(session, user, schedule_id)
     try:
         set_state(session, row, state, user.actor)
-    except OverlapError as exc:
-        raise HTTPException(409, str(exc)) from None
-    except ScheduleError as exc:
+    except ScheduleError as exc:  # an overlap, or a state change the schedule refuses
         raise HTTPException(409, str(exc)) from None
     session.commit()
     return _out(session, row)
