@@ -4,18 +4,14 @@
 `$FIELDPATROL_HOME/keys`, runs the migrations, issues signed tree heads in the background and,
 with `--simulate`, flies launched sorties through patrol's sortie engine on the built-in
 simulator, evidence and cases included (`patrol.gateway_launcher`; the gateway never imports
-simulators). `simulated_launcher` is the older flight-only launcher (no camera, no evidence).
+simulators).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import secrets
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -53,108 +49,6 @@ def token_secret(keys_dir: Path) -> bytes:
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
     return data
-
-
-def simulated_launcher(speedup: float = 5.0, timeout_s: float = 900.0) -> Callable[..., Any]:
-    """A flight-only launcher: each sortie on its own built-in simulator over real MAVLink,
-    positions and events to the live map, no camera and no evidence (`patrol run` uses it;
-    `serve --simulate` flies the whole chain with `patrol.gateway_launcher.SortieLauncher`)."""
-
-    async def launcher(request: dict[str, Any], report: Callable[[dict[str, Any]], None]) -> Any:
-        from missions.items import MissionItem
-        from simulators.vehicle import SimulatorServer
-        from telemetry.link import Vehicle
-
-        items = [MissionItem(**i) for i in request["items"]]
-        fence = [MissionItem(**i) for i in request.get("fence", [])]
-        rally = [MissionItem(**i) for i in request.get("rally", [])]
-        home = items[0]
-        vehicle_id = request["vehicle_id"]
-        sim = SimulatorServer(
-            kind=request.get("vehicle", "copter"),
-            home=(home.lat_deg, home.lon_deg, 42.0),
-            port=0,
-            speedup=speedup,
-        )
-        url = await asyncio.to_thread(sim.start)
-        tasks: list[asyncio.Task[None]] = []
-        try:
-            async with Vehicle.connect(url, timeout=20) as v:
-                report({"kind": "progress", "event": "uploading", "vehicle_id": vehicle_id})
-                await v.mission.upload(items)
-                if fence:
-                    await v.fence.upload(fence)
-                if rally:
-                    await v.rally.upload(rally)
-                photos = 0
-
-                async def positions() -> None:
-                    last = 0.0
-                    loop = asyncio.get_running_loop()
-                    async for p in v.telemetry.position():
-                        if loop.time() - last >= 0.2:  # 5 Hz is plenty for a map
-                            last = loop.time()
-                            report(
-                                {
-                                    "kind": "position",
-                                    "vehicle_id": vehicle_id,
-                                    "lon": p.lon,
-                                    "lat": p.lat,
-                                    "alt_agl_m": p.alt_agl_m,
-                                    "heading_deg": p.heading_deg,
-                                    "speed_m_s": p.ground_speed_m_s,
-                                    "mode": v.state.mode,
-                                    "progress": v.mission_progress,
-                                    "items": len(items) - 1,
-                                }
-                            )
-
-                async def events() -> None:
-                    async for e in v.events():
-                        kind = "fence" if "fence" in e.kind else "progress"
-                        report(
-                            {
-                                "kind": kind,
-                                "event": e.kind,
-                                "vehicle_id": vehicle_id,
-                                "detail": {
-                                    k: val
-                                    for k, val in e.to_dict().items()
-                                    if isinstance(val, str | int | float | bool)
-                                },
-                            }
-                        )
-
-                async def captures() -> None:
-                    nonlocal photos
-                    async for _pose in v.camera.captures():
-                        photos += 1
-
-                tasks = [asyncio.create_task(f()) for f in (positions, events, captures)]
-                await v.wait_ready(60, armable=False)
-                if v.state.is_copter:
-                    await v.action.set_mode("GUIDED")
-                await v.action.arm(wait_ready_s=30)
-                await v.action.start_mission()
-                report({"kind": "progress", "event": "mission_started", "vehicle_id": vehicle_id})
-                try:
-                    landed = await v.wait_landed(timeout=timeout_s, disarmed=v.state.is_copter)
-                except asyncio.CancelledError:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(v.action.return_to_launch(), 5.0)
-                    raise
-                return {
-                    "status": "completed" if landed.mission_finished else "failed",
-                    "flight_time_s": landed.flight_time_s,
-                    "photos": photos,
-                }
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.to_thread(sim.stop)
-
-    return launcher
 
 
 @app.command()
