@@ -309,6 +309,10 @@ class SitlVehicle:
     def _check_alive(self) -> None:
         proc = self.proc
         if proc is not None and proc.poll() is not None:
+            # The process is gone but its last lines may still be in the pipe: let the
+            # reader reach end-of-file (bounded) so the error carries them.
+            if self._reader is not None:
+                self._reader.join(timeout=2.0)
             raise SitlError(
                 f"SITL {self.binary.name} exited with code {proc.returncode} before it was "
                 f"ready; its last output:\n{self.output_tail}"
