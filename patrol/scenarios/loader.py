@@ -265,6 +265,43 @@ def _outside_m(site: Any, lon: float, lat: float) -> tuple[float, str | None]:
     return outside, None
 
 
+def _leg_leaves_fence(site: Any, start: list[float], end: list[float]) -> bool:
+    """Whether the straight leg start → end leaves the keep-in area or crosses an exclusion."""
+    from shapely.geometry import LineString
+
+    a = site.frame.to_local(start[0], start[1])
+    b = site.frame.to_local(end[0], end[1])
+    leg = LineString([(float(a[0]), float(a[1])), (float(b[0]), float(b[1]))])
+    return not site.local_keep_in.covers(leg) or any(
+        excl.intersects(leg) for excl in site.local_exclusions
+    )
+
+
+def _check_breach_attempt(site: Any, args: dict[str, Any], key: str, fail: Any) -> None:
+    """A breach attempt aims outside the fence (which ArduPilot refuses as a GUIDED destination)
+    or goes by way of `via` so that the straight leg from there to an inside target crosses
+    out of it (which ArduPilot does not check: only the fence action can stop it)."""
+    target = args["target"]
+    via = args.get("via")
+    outside, exclusion = _outside_m(site, target[0], target[1])
+    if via is not None:
+        _inside_site(site, via, f"{key}.via", fail)
+        if outside <= 0 and exclusion is None and not _leg_leaves_fence(site, via, target):
+            raise fail(
+                f"{key}.target",
+                f"the straight leg from via {via} to target {target} stays inside the fence "
+                f"of site {site.id!r}; pick points whose leg crosses an exclusion zone or "
+                "leaves the keep-in area",
+            )
+    elif outside <= 0 and exclusion is None:
+        raise fail(
+            f"{key}.target",
+            f"{target} lies inside the fence of site {site.id!r}; a breach attempt needs a "
+            "target outside the keep-in area or in an exclusion zone, or a `via` point from "
+            "which the leg to the target crosses the fence",
+        )
+
+
 def _inside_site(site: Any, lonlat: list[float], key: str, fail: Any) -> None:
     outside, exclusion = _outside_m(site, lonlat[0], lonlat[1])
     if outside > 0:
@@ -560,14 +597,7 @@ def _timeline(
                 )
         args = dict(item[fault] or {})
         if fault == "fence_breach":
-            target = args["target"]
-            outside, exclusion = _outside_m(site, target[0], target[1])
-            if outside <= 0 and exclusion is None:
-                raise fail(
-                    f"{key}.fence_breach.target",
-                    f"{target} lies inside the fence of site {site.id!r}; a breach attempt "
-                    "needs a target outside the keep-in area or in an exclusion zone",
-                )
+            _check_breach_attempt(site, args, f"{key}.fence_breach", fail)
         out.append(
             TimelineEvent(
                 index=i,

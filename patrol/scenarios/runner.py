@@ -500,8 +500,9 @@ class ScenarioRun:
             faults.motor_failure()
         elif event.fault == "fence_breach":
             target = args["target"]
+            via = args.get("via")
             alt = args.get("alt_agl_m")
-            self._background("fence_breach", lambda: self._guided_goto(vehicle, target, alt))
+            self._background("fence_breach", lambda: self._guided_goto(vehicle, target, alt, via))
         elif event.fault == "broker_restart":
             down = float(args.get("down_s", 1.0))
             self._background("broker_restart", lambda: self.broker.restart(down))
@@ -509,11 +510,17 @@ class ScenarioRun:
             down = float(args.get("down_s", 1.0))
             self._background("gateway_restart", lambda: _restart_ingest(self.ground, down))
 
-    def _guided_goto(self, vehicle: _Vehicle, target: list[float], alt: float | None) -> None:
+    def _guided_goto(
+        self,
+        vehicle: _Vehicle,
+        target: list[float],
+        alt: float | None,
+        via: list[float] | None = None,
+    ) -> None:
         """A second ground station on the vehicle's MAVLink port switches to GUIDED and sends
-        a position target outside the fence: what a careless pilot or a bad script does."""
-        from pymavlink.dialects.v20 import ardupilotmega as mavlink2
-
+        a position target: what a careless pilot or a bad script does. With `via`, it first
+        sends the vehicle there and waits until it arrives, then aims at `target` across the
+        fence."""
         from simulators.vehicle.gcs import GroundStation
 
         sim = vehicle.run.simulator
@@ -528,32 +535,18 @@ class ScenarioRun:
                 float(vehicle.planned.plan.altitude_agl_m) if vehicle.spec.kind == "copter" else 0.0
             )
         station = GroundStation(
-            url, target_system=vehicle.spec.sysid, source_system=250, timeout=10
+            url,
+            target_system=vehicle.spec.sysid,
+            source_system=250,
+            timeout=10,
+            request_streams=via is not None,  # SITL streams positions only when asked
         )
         try:
             station.set_mode("GUIDED")
-            m = mavlink2
-            mask = (
-                m.POSITION_TARGET_TYPEMASK_VX_IGNORE
-                | m.POSITION_TARGET_TYPEMASK_VY_IGNORE
-                | m.POSITION_TARGET_TYPEMASK_VZ_IGNORE
-                | m.POSITION_TARGET_TYPEMASK_AX_IGNORE
-                | m.POSITION_TARGET_TYPEMASK_AY_IGNORE
-                | m.POSITION_TARGET_TYPEMASK_AZ_IGNORE
-                | m.POSITION_TARGET_TYPEMASK_YAW_IGNORE
-                | m.POSITION_TARGET_TYPEMASK_YAW_RATE_IGNORE
-            )
-            station.mav.set_position_target_global_int_send(
-                0,
-                vehicle.spec.sysid,
-                m.MAV_COMP_ID_AUTOPILOT1,
-                m.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT,
-                mask,
-                round(float(target[1]) * 1e7),
-                round(float(target[0]) * 1e7),
-                float(alt),
-                0, 0, 0, 0, 0, 0, 0, 0,
-            )  # fmt: skip
+            if via is not None:
+                _send_position_target(station, vehicle.spec.sysid, via, float(alt))
+                _wait_near(station, via, within_m=8.0, timeout_s=VIA_TIMEOUT_S)
+            _send_position_target(station, vehicle.spec.sysid, target, float(alt))
         finally:
             station.close()
 
@@ -731,3 +724,52 @@ def run_scenarios(
         ).run()
         for sc in scenarios
     ]
+
+
+#: Wall-clock seconds a breach attempt waits for the vehicle to reach its `via` point.
+VIA_TIMEOUT_S = 120.0
+
+
+def _send_position_target(station: Any, sysid: int, lonlat: list[float], alt: float) -> None:
+    """SET_POSITION_TARGET_GLOBAL_INT to (lon, lat) at `alt` m above home, position only."""
+    from pymavlink.dialects.v20 import ardupilotmega as m
+
+    mask = (
+        m.POSITION_TARGET_TYPEMASK_VX_IGNORE
+        | m.POSITION_TARGET_TYPEMASK_VY_IGNORE
+        | m.POSITION_TARGET_TYPEMASK_VZ_IGNORE
+        | m.POSITION_TARGET_TYPEMASK_AX_IGNORE
+        | m.POSITION_TARGET_TYPEMASK_AY_IGNORE
+        | m.POSITION_TARGET_TYPEMASK_AZ_IGNORE
+        | m.POSITION_TARGET_TYPEMASK_YAW_IGNORE
+        | m.POSITION_TARGET_TYPEMASK_YAW_RATE_IGNORE
+    )
+    station.mav.set_position_target_global_int_send(
+        0,
+        sysid,
+        m.MAV_COMP_ID_AUTOPILOT1,
+        m.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT,
+        mask,
+        round(float(lonlat[1]) * 1e7),
+        round(float(lonlat[0]) * 1e7),
+        alt,
+        0, 0, 0, 0, 0, 0, 0, 0,
+    )  # fmt: skip
+
+
+def _wait_near(station: Any, lonlat: list[float], within_m: float, timeout_s: float) -> None:
+    """Until GLOBAL_POSITION_INT puts the vehicle within `within_m` of (lon, lat)."""
+    lon0, lat0 = float(lonlat[0]), float(lonlat[1])
+    k = math.cos(math.radians(lat0))
+
+    def near(msg: Any) -> bool:
+        north = (msg.lat / 1e7 - lat0) * 111_320.0
+        east = (msg.lon / 1e7 - lon0) * 111_320.0 * k
+        return math.hypot(north, east) < within_m
+
+    try:
+        station.recv("GLOBAL_POSITION_INT", timeout=timeout_s, cond=near)
+    except TimeoutError as exc:
+        raise TimeoutError(
+            f"the vehicle did not reach the via point {lonlat} within {timeout_s:g} s"
+        ) from exc

@@ -214,7 +214,16 @@ _FAULT_BODIES: dict[str, dict[str, Any]] = {
     "motor_failure": _obj({}),
     "fence_breach": _obj(
         {
-            "target": {**_LONLAT, "description": "A GUIDED goto to this point outside the fence."},
+            "target": {
+                **_LONLAT,
+                "description": "A GUIDED goto to this point: outside the fence (ArduPilot "
+                "refuses such a destination), or inside it with `via`.",
+            },
+            "via": {
+                **_LONLAT,
+                "description": "First a goto to this point inside the site; then the straight "
+                "leg to `target` must cross an exclusion zone or leave the keep-in area.",
+            },
             "alt_agl_m": {"type": "number", "exclusiveMinimum": 0, "maximum": 500},
         },
         ("target",),

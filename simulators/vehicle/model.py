@@ -522,6 +522,25 @@ class Vehicle:
             return False
         n, e = self.plane.to_ne(lat, lon)
         u = self.body.u if alt_rel_m is None else self._u_from_rel(alt_rel_m)
+        if (
+            self.is_copter
+            and self.fence_enabled
+            and not fence_mod.destination_allowed(
+                self.fence_geom,
+                int(self.params["FENCE_TYPE"]),
+                n,
+                e,
+                self.alt_rel_m if alt_rel_m is None else alt_rel_m,
+                self.home_ne,
+                self.params["FENCE_RADIUS"],
+                self.params["FENCE_ALT_MAX"],
+                self.params["FENCE_ALT_MIN"],
+            )
+        ):
+            # As ArduCopter's GUIDED: a destination outside an enabled fence is refused (a NAK
+            # to DO_REPOSITION, nothing to SET_POSITION_TARGET_*); the copter holds. ArduRover
+            # does not check GUIDED destinations: only its fence action stops it.
+            return False
         if speed is not None:
             speed = min(speed, MAX_SPEED_M_S)
         self.nav = _Nav("goto", n, e, u, radius=0.5, speed=speed, forever=True)

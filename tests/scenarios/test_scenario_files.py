@@ -161,6 +161,18 @@ def test_fence_breach_target_must_lie_outside_the_fence(tmp_path: Path) -> None:
     assert "timeline[0].fence_breach.target" in _error(path)
 
 
+def test_fence_breach_via_a_leg_that_stays_inside_is_refused(tmp_path: Path) -> None:
+    # Both points west of the school: the leg between never meets the fence.
+    leg = {"via": [123.4845, 41.7045], "target": [123.4855, 41.7045]}
+    path = _variant(tmp_path, {"timeline": [{"at": 30, "fence_breach": leg}]})
+    message = _error(path)
+    assert "timeline[0].fence_breach.target" in message and "stays inside the fence" in message
+    # A via point in the school's zone is not a place to send the vehicle first.
+    leg = {"via": [123.4873, 41.7047], "target": [123.4882, 41.7047]}
+    path = _variant(tmp_path, {"timeline": [{"at": 30, "fence_breach": leg}]})
+    assert "timeline[0].fence_breach.via" in _error(path)
+
+
 def test_reference_to_an_unknown_vehicle(tmp_path: Path) -> None:
     path = _variant(tmp_path, {"expect.6": {"outcome": {"is": "completed", "vehicle": "uav-9"}}})
     assert "expect[6].outcome.vehicle: 'uav-9' is not a vehicle here (copter-1)" in _error(path)

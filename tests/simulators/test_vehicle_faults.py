@@ -225,3 +225,22 @@ def test_rover_fence_actions(action: int, mode: str) -> None:
     v.goto(*offset(*HOME[:2], 80, 0), 0, None)
     assert fly(v, 60, lambda v: v.mode == mode)
     assert 28 < v.body.n < 36
+
+
+def test_copter_refuses_a_guided_destination_outside_an_enabled_fence() -> None:
+    """As ArduCopter (AC_Fence::check_destination_within_fence): the destination is checked,
+    the leg to it is not; with the fence disabled anything goes."""
+    v = ready(FENCE_ENABLE=1, FENCE_TYPE=5, FENCE_ALT_MAX=60)
+    inclusion = M.MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION
+    corners = [(-50, -50), (-50, 50), (50, 50), (50, -50)]
+    v.set_list(FENCE, [fence_item(i, inclusion, n, e, 4) for i, (n, e) in enumerate(corners)])
+    v.set_mode("GUIDED")
+    assert v.arm()[0]
+    assert v.takeoff(20)[0]
+    fly(v, 20, lambda v: v.alt_rel_m > 19)
+    assert not v.goto(*offset(*HOME[:2], 80, 0), 20, None)  # outside the polygon
+    assert not v.goto(*offset(*HOME[:2], 10, 0), 80, None)  # above FENCE_ALT_MAX
+    assert v.goto(*offset(*HOME[:2], 40, 0), 20, None)
+    assert fly(v, 30, lambda v: v.body.n > 38)
+    v.params.set("FENCE_ENABLE", 0)
+    assert v.goto(*offset(*HOME[:2], 80, 0), 20, None)

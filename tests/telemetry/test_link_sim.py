@@ -217,11 +217,53 @@ async def test_arm_without_gps_is_denied_with_reason(backend: Backend) -> None:
     )
 
 
+def notched_fence_items() -> list[MissionItem]:
+    """A 120 m square around home with a V notch cut into its north side (apex 10 m north
+    of home): two points in the northern lobes are both inside, the straight leg between
+    them is not."""
+    corners = [(-60, -60), (60, -60), (60, -20), (10, 0), (60, 20), (60, 60), (-60, 60)]
+    return renumber(
+        [
+            make_item(
+                MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION,
+                *offset(n, e),
+                params=(float(len(corners)), 0.0, 0.0, 0.0),
+                frame=MAV_FRAME_GLOBAL,
+                mission_type=1,
+            )
+            for n, e in corners
+        ]
+    )
+
+
+async def _arrive(v: Vehicle, lat: float, lon: float, within_m: float) -> None:
+    """Until the reported position is within `within_m` of (lat, lon)."""
+    import math
+
+    async for p in v.telemetry.position():
+        north = (p.lat - lat) / DEG_PER_M
+        east = (p.lon - lon) / DEG_PER_M * math.cos(math.radians(HOME[0]))
+        if math.hypot(north, east) < within_m:
+            return
+
+
+async def _climb(v: Vehicle, alt_m: float) -> None:
+    """Until the reported height above home passes `alt_m`."""
+    async for p in v.telemetry.position():
+        if p.relative_alt_m > alt_m:
+            return
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS[:1] + BACKENDS[2:3], indirect=True)
-async def test_fence_breach_triggers_fence_action(backend: Backend) -> None:
+async def test_fence_refuses_goto_outside_and_breach_on_the_way_triggers_rtl(
+    backend: Backend,
+) -> None:
+    """ArduPilot checks a GUIDED destination against the fence, never the leg to it: a goto
+    outside is refused and the vehicle holds; a goto to an inside point across the notch
+    breaches on the way, and the fence action (RTL) brings it back."""
     async with Vehicle.connect(backend.url, timeout=15) as v:
-        await v.fence.upload(fence_items(half_m=60.0))
+        await v.fence.upload(notched_fence_items())
         assert await v.param.set("FENCE_ACTION", 1) == 1  # RTL
         await v.action.fence_enable(True)
         await v.wait_ready(20)
@@ -229,10 +271,19 @@ async def test_fence_breach_triggers_fence_action(backend: Backend) -> None:
         await v.action.arm(wait_ready_s=20)
         await v.action.takeoff(15.0)
         await v.wait_for(lambda s: s.flew, 20, "airborne")
-        await asyncio.sleep(0.3)
+        await asyncio.wait_for(_climb(v, 12.0), 30)
         lon, lat = offset(150, 0)
+        with pytest.raises(CommandDeniedError):
+            await v.action.goto(lat, lon, 15.0)
+        assert not v.state.fence_breached and v.state.mode == "GUIDED"
+        west_n, west_e = 45.0, -40.0
+        lon, lat = offset(west_n, west_e)
+        await v.action.goto(lat, lon, 15.0)  # inside the western lobe: accepted
+        await asyncio.wait_for(_arrive(v, lat, lon, within_m=4.0), 40)
+        assert not v.state.fence_breached
+        lon, lat = offset(west_n, 40.0)  # the eastern lobe: inside, but across the notch
         await v.action.goto(lat, lon, 15.0)
-        await v.wait_for(lambda s: s.fence_breached, 20, "fence breach")
+        await v.wait_for(lambda s: s.fence_breached, 30, "fence breach in the notch")
         await v.wait_for(lambda s: s.mode == "RTL", 5, "fence action RTL")
     breach = [e for e in v.event_log if isinstance(e, FenceBreach)]
     assert breach and breach[0].breach_type == "FENCE_BREACH_BOUNDARY"
