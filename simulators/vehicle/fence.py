@@ -110,22 +110,3 @@ def check_breach(
         return BREACH_MINALT
     return BREACH_NONE
 
-
-def destination_allowed(
-    geom: FenceGeometry,
-    fence_type: int,
-    n: float,
-    e: float,
-    alt_rel_m: float,
-    home_ne: tuple[float, float],
-    radius_m: float,
-    alt_max_m: float,
-    alt_min_m: float,
-) -> bool:
-    """Whether an enabled fence lets a copter fly to (n, e, alt) in GUIDED: ArduCopter's
-    ``AC_Fence::check_destination_within_fence`` checks the destination only (altitude
-    limits, home circle, polygons and circles), never the straight leg to it."""
-    breach = check_breach(
-        geom, fence_type, n, e, alt_rel_m, home_ne, radius_m, alt_max_m, alt_min_m
-    )
-    return breach == BREACH_NONE

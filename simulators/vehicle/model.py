@@ -525,7 +525,7 @@ class Vehicle:
         if (
             self.is_copter
             and self.fence_enabled
-            and not fence_mod.destination_allowed(
+            and fence_mod.check_breach(
                 self.fence_geom,
                 int(self.params["FENCE_TYPE"]),
                 n,
@@ -536,10 +536,12 @@ class Vehicle:
                 self.params["FENCE_ALT_MAX"],
                 self.params["FENCE_ALT_MIN"],
             )
+            != fence_mod.BREACH_NONE
         ):
-            # As ArduCopter's GUIDED: a destination outside an enabled fence is refused (a NAK
-            # to DO_REPOSITION, nothing to SET_POSITION_TARGET_*); the copter holds. ArduRover
-            # does not check GUIDED destinations: only its fence action stops it.
+            # As ArduCopter's GUIDED (AC_Fence::check_destination_within_fence): the destination
+            # is checked, never the straight leg to it. One outside an enabled fence is refused
+            # (a NAK to DO_REPOSITION, nothing to SET_POSITION_TARGET_*); the copter holds.
+            # ArduRover does not check GUIDED destinations: only its fence action stops it.
             return False
         if speed is not None:
             speed = min(speed, MAX_SPEED_M_S)
