@@ -10,6 +10,7 @@ The ``media`` table row keeps the path relative to the store root.
 import ctypes
 import ctypes.util
 import hashlib
+import itertools
 import os
 import re
 import uuid
@@ -33,9 +34,14 @@ class StoredMedia:
     """Where a blob was put and whether it was new."""
 
     sha256: str
-    path: Path
+    file: str  # absolute path as text: a Path per blob costs more than writing a small blob
     size: int
     new: bool
+
+    @property
+    def path(self) -> Path:
+        """Absolute path of the blob."""
+        return Path(self.file)
 
 
 def sniff_content_type(data: bytes) -> str:
@@ -59,6 +65,10 @@ class MediaStore:
         # Fan-out folders known to exist: the ingest stores thousands of blobs a second,
         # and a mkdir (or pathlib) per blob cost more than writing it.
         self._folders: set[str] = set()
+        # Temporary names unique per process and call without a random number per blob (the
+        # process id is taken per call: a forked copy of this store must not clash).
+        self._tmp_tag = f"{uuid.uuid4().hex[:8]}."
+        self._tmp_counter = itertools.count()
 
     def relative_path(self, sha256: str) -> Path:
         """Path of a blob relative to the root (what the database stores)."""
@@ -72,7 +82,9 @@ class MediaStore:
 
     def has(self, sha256: str) -> bool:
         """True if the blob's file exists."""
-        return self.path_for(sha256).is_file()
+        if not _SHA256.match(sha256):
+            raise MediaError(f"sha256 {sha256!r} is not 64 lower-case hex digits")
+        return os.path.isfile(os.path.join(self._root, sha256[:2], sha256[2:4], sha256))
 
     def put(self, data: bytes, expected_sha256: str | None = None) -> StoredMedia:
         """Store ``data``; refuse it if it does not hash to ``expected_sha256``."""
@@ -83,16 +95,37 @@ class MediaStore:
             )
         folder = os.path.join(self._root, digest[:2], digest[2:4])
         path = os.path.join(folder, digest)
-        if os.path.isfile(path):
-            return StoredMedia(digest, Path(path), len(data), new=False)
-        if folder not in self._folders:
-            os.makedirs(folder, exist_ok=True)
-            self._folders.add(folder)
-        tmp = os.path.join(folder, f".{digest}.{uuid.uuid4().hex}.tmp")
+        # The ingest stores thousands of small blobs a second into a store whose 65,536
+        # fan-out folders mostly do not exist yet: one mkdir, and no stat of a file that
+        # cannot be in a folder we have just made.
+        known = folder in self._folders or not self._made(folder)
+        if known and os.path.isfile(path):
+            return StoredMedia(digest, path, len(data), new=False)
+        tmp = os.path.join(
+            folder, f".{digest}.{os.getpid()}.{self._tmp_tag}{next(self._tmp_counter)}.tmp"
+        )
         with open(tmp, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
-        return StoredMedia(digest, Path(path), len(data), new=True)
+        return StoredMedia(digest, path, len(data), new=True)
+
+    def _made(self, folder: str) -> bool:
+        """Create a fan-out folder; True if it is new (False: it existed already)."""
+        try:
+            os.mkdir(folder)
+        except FileExistsError:
+            made = False
+        except FileNotFoundError:  # its parent (the first fan-out level) is missing too
+            os.makedirs(os.path.dirname(folder), exist_ok=True)
+            try:
+                os.mkdir(folder)
+                made = True
+            except FileExistsError:  # made by another worker in between
+                made = False
+        else:
+            made = True
+        self._folders.add(folder)
+        return made
 
     def read(self, sha256: str) -> bytes:
         """The blob's bytes (``FileNotFoundError`` when absent)."""

@@ -158,6 +158,19 @@ def test_media_store_content_addressed(tmp_path: Path) -> None:
     assert not store.verify(sha)
 
 
+def test_media_store_shared_by_two_workers(tmp_path: Path) -> None:
+    """A second store on the same root (another worker) finds the blobs and folders made by the
+    first: it does not call an existing blob new, and stores the next one in an existing folder."""
+    first, second = MediaStore(tmp_path), MediaStore(tmp_path)
+    data = b"\xff\xd8\xffshared"
+    sha = hashlib.sha256(data).hexdigest()
+    assert first.put(data).new
+    assert not second.put(data).new  # its folder exists, made by the other store
+    (tmp_path / sha[:2] / sha[2:4] / sha).unlink()  # gone (e.g. removed by hand): stored again
+    assert second.put(data).new and second.verify(sha) and first.has(sha)
+    assert not list(tmp_path.rglob("*.tmp"))  # no temporary file left behind
+
+
 def _state(sessions: Sessions) -> dict[str, object]:
     with sessions() as session:
         links = session.execute(
