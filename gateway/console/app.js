@@ -18,7 +18,8 @@ const I18N = {
         photos: "Photos", coverage_pct: "Coverage (%)", waypoints: "Waypoints", live: "live stream",
         offline: "live stream offline", sortie: "Sortie", due: "due", none: "none",
         sortie_results: "What this sortie found", completed: "completed", aborted: "aborted",
-        failed: "failed", lost: "lost", mission_report: "Mission report",
+        failed: "failed", lost: "lost", blocked: "blocked (preflight)",
+        interrupted: "interrupted", mission_report: "Mission report",
         mission_reports: "Mission reports", schedules: "Scheduled patrols", name: "Name",
         recurrence: "Recurrence", next_due: "Next run", runs: "Runs", due_at: "Due",
         decision: "Decision", status: "Status", gates: "Preflight checks and reason",
@@ -48,7 +49,8 @@ const I18N = {
         distance_m: "航程 (m)", duration_s: "时长 (s)", photos: "照片", coverage_pct: "覆盖率 (%)",
         waypoints: "航点", live: "实时数据已连接", offline: "实时数据未连接", sortie: "架次",
         due: "截止", none: "无", sortie_results: "本架次成果", completed: "已完成",
-        aborted: "已中止", failed: "失败", lost: "失联", mission_report: "任务报告",
+        aborted: "已中止", failed: "失败", lost: "失联", blocked: "起飞前检查未通过",
+        interrupted: "已中断", mission_report: "任务报告",
         mission_reports: "巡查任务报告", schedules: "计划巡查", name: "名称", recurrence: "周期",
         next_due: "下次执行", runs: "执行记录", due_at: "到期时间", decision: "决定",
         status: "执行状态", gates: "起飞前检查与原因", pause: "暂停", resume: "恢复",
@@ -74,6 +76,9 @@ const S = { lang: "zh", csrf: null, user: null, sites: [], cases: [], evidence: 
 const SCHEDULE_ROLES = ["supervisor", "admin", "head"];
 // Events of the scheduler (patrol/scheduler) the live stream carries as "progress".
 const SCHEDULER_EVENTS = ["preflight_failed", "schedule_run_skipped", "schedule_calendar_unknown"];
+// A sortie in one of these has ended (patrol.sortie FINAL_STATUSES, and "interrupted" when a
+// crashed run was recovered): its results can be shown.
+const SORTIE_FINAL = ["completed", "aborted", "failed", "lost", "blocked", "interrupted"];
 const NS = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 function t(key) { return I18N[S.lang][key] || key; }
@@ -264,7 +269,7 @@ async function refresh() {
     // The stream's end-of-sortie message may be missed (a reconnect): ask for the status.
     if (S.sortieId && $("sortie-results").dataset.sortie !== S.sortieId) {
       const sortie = await api("/api/sorties/" + encodeURIComponent(S.sortieId));
-      if (["completed", "aborted", "failed", "lost"].includes(sortie.status)) showSortieResults(S.sortieId, sortie.status);
+      if (SORTIE_FINAL.includes(sortie.status)) showSortieResults(S.sortieId, sortie.status);
     }
     // A report made after the sortie ended (`patrol sortie report`) gets its link.
     const shown = $("sortie-results").dataset.sortie;

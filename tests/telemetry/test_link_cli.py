@@ -124,3 +124,28 @@ def test_patrol_fly_user_errors_are_one_line(
     assert res.exit_code == 1 and "outside the keep-in area" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert not list((home / "tlogs").glob("*.tlog"))
+
+
+@pytest.mark.sitl
+@pytest.mark.slow
+def test_patrol_fly_against_ardupilot_sitl(tmp_path: Path) -> None:
+    """The same command flies the real autopilot: mission, the site's fence and rally point
+    uploaded and read back, AUTO to the end, RTL, landed and disarmed."""
+    from simulators.sitl import SitlVehicle
+
+    binary = os.environ.get("FIELDPATROL_SITL_COPTER")
+    if not binary or not os.access(binary, os.X_OK):
+        pytest.skip("ArduPilot SITL not available: set FIELDPATROL_SITL_COPTER")
+    mission = _mission_file(tmp_path / "patrol.waypoints", SITE_LAUNCH)
+    home = tmp_path / "home"
+    with SitlVehicle(binary, kind="copter", home=SITE_LAUNCH, speedup=20) as sitl:
+        args = [str(mission), "--connect", sitl.url, "--json", "--site", str(SITE)]
+        proc = _run(args, home, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["completed"] and out["landed"] and out["disarmed"]
+    assert out["fence_items"] >= 4 and out["rally_items"] == 1
+    assert out["waypoints_reached"] == out["waypoints_total"] == 4
+    assert out["photos"] >= 3  # CAMERA_FEEDBACK from ArduPilot's own camera library
+    tlog = Path(out["tlog"])
+    assert out["tlog_sha256"] == hashlib.sha256(tlog.read_bytes()).hexdigest()
