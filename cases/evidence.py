@@ -14,11 +14,10 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -159,9 +158,10 @@ def store_evidence_many(session: Session, records: Sequence[EvidenceRecord]) -> 
 
     The set-based form of :func:`store_evidence` for an ingest batch: every record is
     validated first (the first bad one raises :class:`EvidenceError` and nothing is
-    written), then one ``INSERT ... ON CONFLICT (id) DO NOTHING RETURNING id`` for the
-    evidence rows and one insert for the media links of the new ones. A row another
-    transaction inserted first is simply not returned, so concurrent workers are safe.
+    written), then the evidence rows in one statement (PostgreSQL: ``INSERT ... ON CONFLICT
+    (id) DO NOTHING RETURNING id``; SQLite: a query for the ids that exist and one
+    ``executemany``) and one insert for the media links of the new ones. A row another
+    transaction inserted first is simply not new, so concurrent workers are safe.
     An id given twice is stored once (the first record wins).
     """
     for record in records:
@@ -172,20 +172,14 @@ def store_evidence_many(session: Session, records: Sequence[EvidenceRecord]) -> 
     for record in records:
         first.setdefault(record.id, record)
     now = utcnow()
+    session.flush()  # the inserts below go to the driver, past the session's autoflush
     conn = session.connection()
     dialect = conn.dialect.name
-    if dialect == "sqlite":
-        stmt: Any = sqlite.insert(_evidence).on_conflict_do_nothing(index_elements=["id"])
-    elif dialect == "postgresql":
-        stmt = postgresql.insert(_evidence).on_conflict_do_nothing(index_elements=["id"])
-    else:  # pragma: no cover - the case record runs on SQLite or PostgreSQL only
+    if dialect not in ("sqlite", "postgresql"):  # pragma: no cover - SQLite or PostgreSQL only
         new_ids = {r.id for r in first.values() if store_evidence(session, r)}
         return new_ids
     rows = [_row(r, now) for r in first.values()]
-    if dialect == "postgresql":
-        new = _insert_pg(conn, rows)
-    else:
-        new = set(session.scalars(stmt.returning(_evidence.c.id), rows))
+    new = _insert_pg(conn, rows) if dialect == "postgresql" else _insert_sqlite(conn, rows)
     links = [
         {"evidence_id": r.id, "sha256": sha, "position": position}
         for r in first.values()
@@ -196,6 +190,52 @@ def store_evidence_many(session: Session, records: Sequence[EvidenceRecord]) -> 
     if links:
         session.execute(insert(_links), links)
     return new
+
+
+def _insert_sqlite(conn: Any, rows: list[dict[str, Any]]) -> set[str]:
+    """The evidence insert on SQLite, straight to the driver; returns the new ids.
+
+    SQLAlchemy's ``INSERT ... RETURNING`` of a batch cost about 0.3 ms of CPU per row (its
+    per-row type processing and multi-row statements); this is one query for the ids that
+    exist and one ``executemany``. Exact on SQLite: a writer's transaction sees no other
+    writer's commits, and a reader that another writer overtook cannot start writing
+    (SQLITE_BUSY_SNAPSHOT), so nothing can appear between the two statements.
+    """
+    ids = [row["id"] for row in rows]
+    existing: set[str] = set()
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        for i in range(0, len(ids), _SQLITE_IN_CHUNK):
+            chunk = ids[i : i + _SQLITE_IN_CHUNK]
+            found = cursor.execute(
+                f"SELECT id FROM evidence WHERE id IN ({', '.join(['?'] * len(chunk))})", chunk
+            )
+            existing.update(r[0] for r in found)
+        fresh = [row for row in rows if row["id"] not in existing]
+        if fresh:
+            columns = list(fresh[0])
+            cursor.executemany(
+                f"INSERT INTO evidence ({', '.join(columns)}) "
+                f"VALUES ({', '.join(['?'] * len(columns))})",
+                [tuple(_sqlite_value(c, row[c]) for c in columns) for row in fresh],
+            )
+    finally:
+        cursor.close()
+    return {row["id"] for row in fresh}
+
+
+#: Ids per ``IN (...)`` query (SQLite before 3.32 allowed 999 parameters per statement).
+_SQLITE_IN_CHUNK = 900
+
+
+def _sqlite_value(column: str, value: Any) -> Any:
+    """A value as SQLAlchemy would bind it on SQLite (JSON text; UTC time as naive text)."""
+    if column in ("box_px", "footprint"):
+        return json.dumps(value)
+    if isinstance(value, datetime):
+        # UTCDateTime + SQLite's DATETIME: UTC, no zone, always with microseconds.
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value
 
 
 def _insert_pg(conn: Any, rows: list[dict[str, Any]]) -> set[str]:

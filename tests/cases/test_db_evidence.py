@@ -156,3 +156,37 @@ def test_times_read_back_as_utc(session: Session) -> None:
     assert row is not None
     assert row.captured_at == tz8
     assert row.captured_at.utcoffset() == timedelta(0)
+
+
+def test_store_evidence_many_writes_what_store_evidence_writes(session: Session) -> None:
+    """The batch insert goes to the driver: its raw column values (JSON text, time format)
+    must be exactly those the ORM writes, or queries on time and JSON would treat them apart."""
+    tz8 = datetime(2026, 11, 2, 10, 30, 5, 120, tzinfo=UTC).astimezone(ZoneInfo("Asia/Shanghai"))
+    one = evidence_record(seq=1, evidence_id="ev-one", captured_at=tz8)
+    many = evidence_record(seq=1, evidence_id="ev-many", captured_at=tz8)
+    many.media_sha256 = one.media_sha256 = ["c" * 64]
+    many.raw_json = one.raw_json
+    assert store_evidence(session, one)
+    assert store_evidence_many(session, [many]) == {"ev-many"}
+    session.commit()
+    rows = {
+        r[0]: r[1:]
+        for r in session.execute(
+            text(
+                "SELECT id, device_seq, vehicle_id, captured_at, lat, box_px, footprint, "
+                "signature, raw_json, art41_review, received_at FROM evidence ORDER BY id"
+            )
+        )
+    }
+    assert rows["ev-one"][:-1] == rows["ev-many"][:-1]
+    received = [rows["ev-one"][-1], rows["ev-many"][-1]]
+    assert type(received[0]) is type(received[1])
+    if isinstance(received[0], str):  # SQLite keeps text: same format, UTC, microseconds
+        assert len(received[0]) == len(received[1]) == len("2026-11-02 02:30:05.000120")
+    assert session.scalar(select(Evidence.captured_at).where(Evidence.id == "ev-many")) == tz8
+    assert (
+        session.scalar(
+            select(func.count()).where(Evidence.captured_at == tz8).select_from(Evidence)
+        )
+        == 2
+    )
