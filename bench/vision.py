@@ -6,8 +6,9 @@ Prints one JSON object:
   rendered from world seeds and site layouts never used in training;
 * a full simulated survey of several unseen worlds (the planned lawnmower path at 60 m,
   frames rendered by the synthetic camera at each camera trigger, detection, georeferencing
-  with a noisy pose, merging; a suspect needs ``--min-frames`` (default 2) detecting frames
-  when that many had its place in view, as ``vision.pipeline`` does): ``recall`` per planted
+  with a noisy pose, merging with ``vision.pipeline.survey_merger`` as ``FramePipeline``
+  does: a suspect needs ``--min-frames`` (default 2) detecting frames when that many had its
+  place in view, a minimum hit fraction, one class per place): ``recall`` per planted
   violation (found = one suspect of the right class within ``match_m``), ``false_per_km2``
   (suspects matching no planted violation, per km^2 surveyed), ``duplicates``,
   ``geo_err_median_m`` / ``geo_err_p95_m``;
@@ -42,8 +43,8 @@ if str(ROOT) not in sys.path:
 from missions.camera import CameraModel  # noqa: E402
 from telemetry.contract import CameraPose  # noqa: E402
 from vision.detector import DEFAULT_MODEL_ONNX, DEFAULT_MODEL_PT, load_detector  # noqa: E402
-from vision.merge import Merger, local_distance_m  # noqa: E402
-from vision.pipeline import FramePipeline  # noqa: E402
+from vision.merge import local_distance_m  # noqa: E402
+from vision.pipeline import FramePipeline, survey_merger  # noqa: E402
 
 ALTITUDE_M = 60.0
 FRAME_SIZE = (640, 480)
@@ -96,7 +97,7 @@ def fly_survey(
     frame = world.frame
     samples = _path_samples(plan.path_lonlat, frame, plan.trigger_distance_m)
     camera = SyntheticCamera(world, cam, seed=seed)
-    merger = Merger(distance_m=merge_m, min_frames=min_frames)
+    merger = survey_merger(min_frames=min_frames, distance_m=merge_m)
     pipeline = FramePipeline(detector, cam, merger, frame=frame)
     rng = np.random.default_rng(seed)
     t0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
@@ -244,7 +245,8 @@ def main() -> None:
         "--min-frames",
         type=int,
         default=2,
-        help="frames that must detect a suspect when that many had it in view (1: every one)",
+        help="frames that must detect a suspect when that many had it in view "
+        "(1: every detection, no confirmation rules)",
     )
     ap.add_argument("--quick", action="store_true", help="small run for a smoke test")
     args = ap.parse_args()

@@ -12,24 +12,49 @@ and the ground footprint of every frame given to :meth:`Merger.add` (``view``), 
 reported once ``min_frames`` frames detected it, or when fewer than ``min_frames`` frames
 ever had its place in view (the edge of a sortie, a single photo): a second look is
 required whenever there was one.
+
+Two further confirmation rules, both off by default and on in
+:func:`vision.pipeline.survey_merger` (what :class:`~vision.pipeline.FramePipeline` uses):
+
+* **hit fraction** (``min_hit_fraction``, one value or one per class): of the frames that
+  had the suspect's place in view, the share that detected it. A real object is found in
+  nearly every view of a survey; a look-alike (a red car taken for a fire, a pond's glint
+  taken for a roof) fires in some views and not in others, so a persistent false alarm still
+  shows up as a low hit fraction.
+* **one class per place** (``one_class_per_place``): two suspects of different classes whose
+  ground footprints overlap (IoU >= ``CROSS_CLASS_IOU``) are two readings of one object; the
+  one with less evidence (summed confidence over its frames) is dropped.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import shapely
 
 from vision.classes import VIOLATION_CLASSES
 from vision.detector import Box
 from vision.errors import VisionError
 from vision.georef import GroundFix
 
-__all__ = ["Merger", "Observation", "Suspect", "local_distance_m"]
+__all__ = [
+    "CROSS_CLASS_IOU",
+    "Merger",
+    "Observation",
+    "Suspect",
+    "footprint_iou",
+    "local_distance_m",
+]
 
 _EARTH_R = 6_371_008.8
+
+#: Ground-footprint IoU above which two suspects of different classes are taken to be one
+#: object read two ways (the usual same-object IoU of detection matching).
+CROSS_CLASS_IOU = 0.5
 
 
 def _offset_m(lon0: float, lat0: float, lon: float, lat: float) -> tuple[float, float]:
@@ -62,6 +87,19 @@ def _size_m(ring: list[tuple[float, float]]) -> float:
         for i in range(len(ring) - 1)
     ]
     return max(sides) if sides else 0.0
+
+
+def footprint_iou(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
+    """Intersection over union of two footprint rings on the ground (local metres)."""
+    if len(a) < 4 or len(b) < 4:
+        return 0.0
+    lon0, lat0 = a[0]
+    pa = shapely.Polygon([_offset_m(lon0, lat0, x, y) for x, y in a])
+    pb = shapely.Polygon([_offset_m(lon0, lat0, x, y) for x, y in b])
+    if not (pa.is_valid and pb.is_valid):
+        pa, pb = pa.buffer(0), pb.buffer(0)
+    union = pa.union(pb).area
+    return float(pa.intersection(pb).area / union) if union > 0 else 0.0
 
 
 def _split(item: tuple[Any, ...]) -> tuple[Box, GroundFix]:
@@ -139,6 +177,24 @@ class Suspect:
         return max(o.box.confidence for o in self.observations)
 
     @property
+    def hits(self) -> int:
+        """Frames that detected it."""
+        return len(self.frames)
+
+    @property
+    def hit_fraction(self) -> float:
+        """Of the frames known to have had its place in view, the share that detected it."""
+        return self.hits / (self.hits + self.misses)
+
+    @property
+    def evidence(self) -> float:
+        """Summed confidence over the frames that detected it (best box per frame)."""
+        best: dict[str, float] = {}
+        for o in self.observations:
+            best[o.frame_id] = max(best.get(o.frame_id, 0.0), o.box.confidence)
+        return sum(best.values())
+
+    @property
     def uncertainty_m(self) -> float:
         """Uncertainty of the merged pin: the best single fix's, shrunk by repeat views."""
         best = min(o.fix.uncertainty_m for o in self.observations)
@@ -153,6 +209,7 @@ class Suspect:
             "confidence": round(self.confidence, 4),
             "best_frame": self.best_frame,
             "frames": self.frames,
+            "misses": self.misses,
             "uncertainty_m": round(self.uncertainty_m, 2),
         }
 
@@ -165,7 +222,11 @@ class Merger:
     class's ``min_size_m`` are dropped when ``apply_min_size`` is set. Suspects detected in
     fewer than ``min_frames`` frames are not reported, unless the frames' views were given
     and fewer than ``min_frames`` of them had the suspect's place in view (then nothing could
-    confirm it, and one detection stands).
+    confirm it, and one detection stands). With views given, a suspect must also have been
+    detected in at least ``min_hit_fraction`` of the frames that had its place in view (one
+    number, or a mapping from class name to number with ``"*"`` for the rest); with
+    ``one_class_per_place``, of two suspects of different classes on the same footprint only
+    the one with more evidence is reported (see the module docstring).
     """
 
     def __init__(
@@ -173,14 +234,30 @@ class Merger:
         distance_m: float = 8.0,
         min_frames: int = 1,
         apply_min_size: bool = True,
+        *,
+        min_hit_fraction: float | Mapping[str, float] = 0.0,
+        one_class_per_place: bool = False,
     ) -> None:
         if not distance_m > 0:
             raise VisionError(f"distance_m: {distance_m} must be > 0 (metres on the ground)")
         if min_frames < 1:
             raise VisionError(f"min_frames: {min_frames} must be >= 1")
+        fractions = (
+            dict(min_hit_fraction)
+            if isinstance(min_hit_fraction, Mapping)
+            else {"*": float(min_hit_fraction)}
+        )
+        known = {c.name for c in VIOLATION_CLASSES} | {"*"}
+        for name, value in fractions.items():
+            if name not in known:
+                raise VisionError(f"min_hit_fraction: unknown class {name!r}")
+            if not 0.0 <= float(value) <= 1.0:
+                raise VisionError(f"min_hit_fraction: {value} for {name!r} must be in [0, 1]")
         self.distance_m = float(distance_m)
         self.min_frames = int(min_frames)
         self.apply_min_size = apply_min_size
+        self.min_hit_fraction = {k: float(v) for k, v in fractions.items()}
+        self.one_class_per_place = one_class_per_place
         self._min_size = {c.name: c.min_size_m for c in VIOLATION_CLASSES}
         self._clusters: list[Suspect] = []
         self._views: list[tuple[str, list[tuple[float, float]]]] = []
@@ -291,14 +368,34 @@ class Merger:
     def suspects(self) -> list[Suspect]:
         """The suspected violations so far, most confident first."""
         out = [s for s in self._clusters if self._confirmed(s)]
+        if self.one_class_per_place:
+            out = [s for s in out if not self._outweighed(s, out)]
         return sorted(out, key=lambda s: -s.confidence)
 
+    def _fraction_for(self, class_name: str) -> float:
+        return self.min_hit_fraction.get(class_name, self.min_hit_fraction.get("*", 0.0))
+
     def _confirmed(self, s: Suspect) -> bool:
-        hits = len(s.frames)
-        if hits >= self.min_frames:
-            return True
-        # Without views nothing is known about second chances: min_frames is strict.
-        return bool(self._views) and hits + s.misses < self.min_frames
+        hits = s.hits
+        if hits + s.misses < self.min_frames:
+            # Fewer views than a confirmation needs: one detection is all there could be
+            # (only known when views were given; without them min_frames is strict).
+            return bool(self._views)
+        return hits >= self.min_frames and s.hit_fraction >= self._fraction_for(s.class_name)
+
+    @staticmethod
+    def _outweighed(s: Suspect, others: list[Suspect]) -> bool:
+        """Another class's suspect on the same footprint has more evidence than ``s``."""
+        mine = s.evidence
+        for o in others:
+            if o is s or o.class_name == s.class_name:
+                continue
+            theirs = o.evidence
+            if (theirs, o.class_name) <= (mine, s.class_name):
+                continue  # ties go to one of the two, never to neither
+            if footprint_iou(s.best.fix.footprint, o.best.fix.footprint) >= CROSS_CLASS_IOU:
+                return True
+        return False
 
     def clusters(self) -> list[Suspect]:
         """Every cluster, confirmed or not (a caller keeping best frames needs them all)."""

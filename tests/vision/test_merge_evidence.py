@@ -14,6 +14,7 @@ from missions.camera import CameraModel
 from missions.frame import LocalFrame
 from telemetry.contract import CameraPose, EvidenceMessage, canonical_json
 from vision.detector import Box
+from vision.errors import VisionError
 from vision.evidence import (
     build_evidence,
     encode_crop_jpeg,
@@ -22,7 +23,8 @@ from vision.evidence import (
     sha256_hex,
 )
 from vision.georef import box_footprint, pixel_to_ground
-from vision.merge import Merger
+from vision.merge import Merger, footprint_iou
+from vision.pipeline import MIN_HIT_FRACTION, FramePipeline, survey_merger
 
 CAM = CameraModel(6.17, 4.55, 4.5, 640, 480)
 FRAME = LocalFrame(123.43, 41.80)
@@ -257,3 +259,91 @@ def test_a_detection_no_other_frame_could_confirm_is_reported() -> None:
     assert b is not None
     merger.add("f0", pose, [(b, box_footprint(b, pose, CAM, frame=FRAME))])
     assert merger.suspects() == []
+
+
+# Six frames 4 m apart: the object at 0,0 is well inside every one's view.
+SIX = [-10.0, -6.0, -2.0, 2.0, 6.0, 10.0]
+
+
+def test_a_look_alike_detected_in_few_of_its_views_is_not_reported() -> None:
+    # Two of six views detect it: enough for min_frames=2 alone, not for a hit fraction.
+    merger = Merger(min_frames=2)
+    _frames_over(merger, SIX, {0, 3})
+    assert len(merger.suspects()) == 1
+    merger = Merger(min_frames=2, min_hit_fraction=0.55)
+    _frames_over(merger, SIX, {0, 3})
+    assert merger.suspects() == []
+    (c,) = merger.clusters()
+    assert (c.hits, c.misses) == (2, 4) and c.hit_fraction == pytest.approx(1 / 3)
+    # Four of six: a real object missed in a view or two is still reported.
+    merger = Merger(min_frames=2, min_hit_fraction=0.55)
+    _frames_over(merger, SIX, {0, 1, 3, 5})
+    (s,) = merger.suspects()
+    assert s.to_dict()["misses"] == 2
+
+
+def test_hit_fraction_can_be_set_per_class() -> None:
+    rule = {"*": 0.55, "open_burning": 0.7}
+    for cls, detect_at, reported in (
+        ("open_burning", {0, 1, 3, 5}, False),  # 4/6 = 0.67 < 0.7
+        ("open_burning", {0, 1, 2, 3, 5}, True),  # 5/6
+        ("illegal_construction", {0, 1, 3, 5}, True),  # 0.67 >= 0.55
+    ):
+        merger = Merger(min_frames=2, min_hit_fraction=rule)
+        _frames_over(merger, SIX, detect_at, cls=cls)
+        assert (len(merger.suspects()) == 1) is reported, (cls, detect_at)
+    with pytest.raises(VisionError, match="unknown class"):
+        Merger(min_hit_fraction={"tractor": 0.5})
+    with pytest.raises(VisionError, match=r"must be in \[0, 1\]"):
+        Merger(min_hit_fraction=1.5)
+
+
+def _two_readings(merger: Merger, second: tuple[float, float], second_frames: set[int]) -> None:
+    """Construction at 0,0 in every frame; waste dumping at ``second`` in some frames."""
+    for i, y in enumerate(SIX):
+        pose = pose_at(0.0, y, float(i))
+        found = []
+        b = box_for((0.0, 0.0), pose, "illegal_construction", 0.7)
+        assert b is not None
+        found.append((b, box_footprint(b, pose, CAM, frame=FRAME)))
+        if i in second_frames:
+            b2 = box_for(second, pose, "waste_dumping", 0.6)
+            assert b2 is not None
+            found.append((b2, box_footprint(b2, pose, CAM, frame=FRAME)))
+        merger.add(f"f{i}", pose, found, view=view_of(pose))
+
+
+def test_one_object_read_as_two_classes_is_reported_once() -> None:
+    # The same footprint called waste dumping in two views: both classes pass min_frames.
+    merger = Merger(min_frames=2)
+    _two_readings(merger, (0.0, 0.0), {1, 4})
+    assert len(merger.suspects()) == 2
+    merger = Merger(min_frames=2, one_class_per_place=True)
+    _two_readings(merger, (0.0, 0.0), {1, 4})
+    (s,) = merger.suspects()
+    assert s.class_name == "illegal_construction"  # more evidence: 6 x 0.7 against 2 x 0.6
+    # Side by side (footprints 14 m apart, no overlap), two classes are two objects.
+    merger = Merger(min_frames=2, one_class_per_place=True)
+    _two_readings(merger, (14.0, 0.0), set(range(6)))
+    assert sorted(s.class_name for s in merger.suspects()) == [
+        "illegal_construction",
+        "waste_dumping",
+    ]
+
+
+def test_footprint_iou() -> None:
+    sq = [FRAME.to_wgs84(x, y) for x, y in ((0, 0), (10, 0), (10, 10), (0, 10), (0, 0))]
+    half = [FRAME.to_wgs84(x, y) for x, y in ((5, 0), (15, 0), (15, 10), (5, 10), (5, 0))]
+    assert footprint_iou(sq, sq) == pytest.approx(1.0, abs=1e-6)
+    assert footprint_iou(sq, half) == pytest.approx(1 / 3, abs=1e-3)
+    assert footprint_iou(sq, []) == 0.0
+
+
+def test_the_pipeline_confirms_with_the_survey_rules_by_default() -> None:
+    pipe = FramePipeline(object(), CAM)  # type: ignore[arg-type]  # the detector is not called
+    assert pipe.merger.min_frames == 2
+    assert pipe.merger.min_hit_fraction == MIN_HIT_FRACTION
+    assert pipe.merger.one_class_per_place
+    bare = survey_merger(min_frames=1)
+    assert bare.min_frames == 1 and bare.min_hit_fraction == {"*": 0.0}
+    assert not bare.one_class_per_place
