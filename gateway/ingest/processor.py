@@ -35,7 +35,7 @@ from cases.intake import attach_many, attach_to_case
 from cases.models import Device, Evidence, Media
 from gateway.devices import DeviceInfo, get_device
 from gateway.ingest.metrics import IngestMetrics
-from gateway.media import MediaStore, sniff_content_type
+from gateway.media import MediaStore, StoredMedia, sniff_content_type
 from telemetry.contract import (
     ContractError,
     EvidenceMessage,
@@ -90,6 +90,26 @@ class UnexpectedError(Exception):
 
 
 @dataclass
+class Precheck:
+    """What :meth:`Processor.precheck` found out about one message without the database.
+
+    Only facts that no database state can change: the parsed topic and message, a media
+    blob's digest and its file (written when the vehicle was last seen enrolled), and the
+    public key the signature verified against. The transaction still checks everything that
+    depends on the case record (device enrolled and not revoked, key, duplicates, replays);
+    it uses these results only where they still apply (the same key) and otherwise does
+    the work itself, so a precheck never changes an outcome.
+    """
+
+    topic: Topic
+    parsed: EvidenceMessage | ContractError | None = None
+    digest: str | None = None
+    stored: StoredMedia | None = None
+    canonical: bytes | None = None
+    verified_key: bytes | None = None
+
+
+@dataclass
 class _Pending:
     """New evidence that passed every check, stored with the rest of the batch at its end."""
 
@@ -113,6 +133,10 @@ class _Batch:
     sequences: dict[tuple[str, int], str] = field(default_factory=dict)  # -> evidence id
     parsed: dict[int, EvidenceMessage | ContractError] = field(default_factory=dict)
     new_media: list[dict[str, object]] = field(default_factory=list)  # rows to insert
+    pre: list[Precheck | None] = field(default_factory=list)  # by message index
+
+    def precheck(self, index: int) -> Precheck | None:
+        return self.pre[index] if index < len(self.pre) else None
 
 
 class Processor:
@@ -134,6 +158,9 @@ class Processor:
         self.attach = attach
         self.attach_distance_m = attach_distance_m
         self._keys: dict[tuple[str, str], DeviceInfo] = {}
+        # Each vehicle's key as the last transaction found it enrolled and not revoked:
+        # what precheck() verifies signatures with, before a transaction has confirmed it.
+        self._enrolled: dict[str, DeviceInfo] = {}
 
     # -- entry points -------------------------------------------------------------------------
 
@@ -156,8 +183,13 @@ class Processor:
         *,
         careful: bool = False,
         writer: AuditWriter | None = None,
+        pre: list[Precheck | None] | None = None,
     ) -> list[Outcome]:
         """Handle ``(topic, payload, final_attempt)`` messages in the caller's transaction.
+
+        ``pre``: :meth:`precheck` of the same messages, done before the transaction began
+        (so that the CPU-heavy checks of concurrent workers overlap instead of waiting for
+        the database's write lock).
 
         The fast path (``careful=False``) checks every message first, then stores the new
         evidence of the whole batch set-based (``cases.evidence.store_evidence_many``,
@@ -168,7 +200,7 @@ class Processor:
         ``internal_error`` instead of stopping the ingest. Refusals (bad signature, ...)
         never need a rollback: they are decided before anything is written.
         """
-        batch = self._prepare(session, messages, writer)
+        batch = self._prepare(session, messages, writer, pre or [])
         if careful:
             return self._one_by_one(session, batch, messages)
         batch.bulk = True
@@ -284,17 +316,78 @@ class Processor:
         self.metrics.dead_letter(code)
         return Outcome("dead_letter", reason=reason)
 
+    # -- before the transaction -------------------------------------------------------------
+
+    def precheck(self, messages: list[tuple[str, bytes, bool]]) -> list[Precheck | None]:
+        """The checks of ``messages`` that need no database, for :meth:`process_batch`.
+
+        Run it outside any transaction: topics and evidence parsed, canonical JSON built,
+        signatures verified with the key each vehicle was last seen enrolled with, media
+        hashed and written to the store (files only, for vehicles last seen enrolled).
+        Anything that fails here is simply left for the transaction to do again, so that
+        refusals keep their reasons.
+        """
+        out: list[Precheck | None] = []
+        for topic, payload, _final in messages:
+            try:
+                out.append(self._precheck_one(topic, payload))
+            except Exception:  # e.g. a full disk: the transaction meets it and decides
+                log.debug("ingest: precheck of %s failed", topic, exc_info=True)
+                out.append(None)
+        return out
+
+    def _precheck_one(self, topic: str, payload: bytes) -> Precheck | None:
+        try:
+            parsed = parse_topic(topic)
+        except TopicError:
+            return None
+        pre = Precheck(parsed)
+        device = self._enrolled.get(parsed.vehicle_id)
+        if parsed.kind == "media":
+            pre.digest = hashlib.sha256(payload).hexdigest()
+            if device is not None and pre.digest == parsed.sha256:
+                pre.stored = self.media.put(payload, expected_sha256=pre.digest)
+        elif parsed.kind == "evidence":
+            try:
+                msg = parse_evidence(payload)
+            except ContractError as exc:
+                pre.parsed = exc
+                return pre
+            pre.parsed = msg
+            if (
+                device is not None
+                and (msg.vehicle_id, msg.site_id) == (parsed.vehicle_id, parsed.site_id)
+                and msg.key_id in (None, device.key_id)
+            ):
+                pre.canonical = canonical_json(msg)
+                try:
+                    verify(msg, device.public_key, pre.canonical)
+                except SignatureError:
+                    return pre  # the transaction refuses it, with the reason
+                pre.verified_key = device.public_key
+        return pre
+
     # -- batch preparation --------------------------------------------------------------------
 
     def _prepare(
-        self, session: Session, messages: list[tuple[str, bytes, bool]], writer: AuditWriter | None
+        self,
+        session: Session,
+        messages: list[tuple[str, bytes, bool]],
+        writer: AuditWriter | None,
+        pre: list[Precheck | None],
     ) -> _Batch:
-        batch = _Batch(writer)
+        batch = _Batch(writer, pre=pre)
         shas: set[str] = set()
         for index, (topic, payload, _final) in enumerate(messages):
             if "/media/" in topic:
                 shas.add(topic.rsplit("/", 1)[-1])
             elif topic.endswith("/evidence"):
+                checked = batch.precheck(index)
+                if checked is not None and checked.parsed is not None:
+                    batch.parsed[index] = checked.parsed
+                    if isinstance(checked.parsed, EvidenceMessage):
+                        shas.update(checked.parsed.media_sha256)
+                    continue
                 try:
                     msg = parse_evidence(payload)
                 except ContractError as exc:
@@ -348,12 +441,16 @@ class Processor:
     def _dispatch(
         self, session: Session, batch: _Batch, index: int, topic: str, payload: bytes, final: bool
     ) -> Outcome:
-        try:
-            parsed = parse_topic(topic)
-        except TopicError as exc:
-            raise Refused("bad_topic", str(exc)) from exc
+        checked = batch.precheck(index)
+        if checked is not None:
+            parsed = checked.topic
+        else:
+            try:
+                parsed = parse_topic(topic)
+            except TopicError as exc:
+                raise Refused("bad_topic", str(exc)) from exc
         if parsed.kind == "media":
-            return self._media(session, batch, parsed, payload)
+            return self._media(session, batch, parsed, payload, checked)
         if parsed.kind == "evidence":
             return self._evidence(session, batch, index, parsed, payload, final)
         # Telemetry, events and status are not part of the case record.
@@ -365,6 +462,7 @@ class Processor:
             batch.devices[vehicle_id] = session.get(Device, vehicle_id)
         row = batch.devices[vehicle_id]
         if row is None:
+            self._enrolled.pop(vehicle_id, None)
             raise Refused(
                 "unknown_device",
                 f"vehicle {vehicle_id} is not enrolled (patrol device enroll {vehicle_id})",
@@ -376,12 +474,24 @@ class Processor:
             assert info is not None
             self._keys[cache_key] = info
         if info.revoked:
+            self._enrolled.pop(vehicle_id, None)
             raise Refused("revoked_device", f"vehicle {vehicle_id}'s key has been revoked")
+        self._enrolled[vehicle_id] = info
         return info
 
-    def _media(self, session: Session, batch: _Batch, topic: Topic, payload: bytes) -> Outcome:
+    def _media(
+        self,
+        session: Session,
+        batch: _Batch,
+        topic: Topic,
+        payload: bytes,
+        checked: Precheck | None = None,
+    ) -> Outcome:
         assert topic.sha256 is not None
-        digest = hashlib.sha256(payload).hexdigest()
+        if checked is not None and checked.digest is not None:
+            digest = checked.digest
+        else:
+            digest = hashlib.sha256(payload).hexdigest()
         if digest != topic.sha256:
             raise Refused(
                 "media_hash_mismatch",
@@ -389,7 +499,10 @@ class Processor:
             )
         self._device(session, batch, topic.vehicle_id)
         if digest not in batch.media:
-            stored = self.media.put(payload, expected_sha256=digest)
+            if checked is not None and checked.stored is not None:
+                stored = checked.stored  # written before the transaction
+            else:
+                stored = self.media.put(payload, expected_sha256=digest)
             # Rows are inserted together at the end of the batch (one executemany).
             batch.new_media.append(self.media.row(stored, sniff_content_type(payload)))
             batch.media.add(digest)
@@ -427,11 +540,19 @@ class Processor:
                 f"evidence {msg.id} is signed with key {msg.key_id}; vehicle {msg.vehicle_id} "
                 f"is enrolled with key {device.key_id}",
             )
-        canonical = canonical_json(msg)  # what the signature covers; hashed for the audit
-        try:
-            verify(msg, device.public_key, canonical)
-        except SignatureError as exc:
-            raise Refused("bad_signature", str(exc)) from exc
+        checked = batch.precheck(index)
+        if (
+            checked is not None
+            and checked.canonical is not None
+            and checked.verified_key == device.public_key
+        ):
+            canonical = checked.canonical  # verified before the transaction, with this key
+        else:
+            canonical = canonical_json(msg)  # what the signature covers; hashed for the audit
+            try:
+                verify(msg, device.public_key, canonical)
+            except SignatureError as exc:
+                raise Refused("bad_signature", str(exc)) from exc
 
         if msg.id in batch.existing:
             if batch.existing[msg.id] != msg.signature:

@@ -33,7 +33,13 @@ from cases.db import make_engine
 from cases.db import session_factory as make_session_factory
 from cases.models import Device
 from gateway.ingest.metrics import IngestMetrics
-from gateway.ingest.processor import TRANSIENT_ERRORS, Outcome, Processor, UnexpectedError
+from gateway.ingest.processor import (
+    TRANSIENT_ERRORS,
+    Outcome,
+    Precheck,
+    Processor,
+    UnexpectedError,
+)
 from gateway.media import MediaStore
 from telemetry.contract import subscription_for
 from telemetry.mqtt_session import check_mqtt_version, connect_persistent, persistent_client
@@ -329,19 +335,30 @@ class IngestWorker:
             (item.topic, item.payload, bool(item.deadline) and now >= item.deadline)
             for item in batch
         ]
+        # Parsing, signatures and media files before the transaction: on SQLite it holds
+        # the database's write lock from its start, and several ingest processes should
+        # spend only the writes under it.
+        t0 = time.perf_counter()
+        pre = self.processor.precheck(messages)
+        self.metrics.count("precheck_ms", round((time.perf_counter() - t0) * 1000))
         try:
-            return self._commit_once(messages, careful=False)
+            return self._commit_once(messages, pre, careful=False)
         except UnexpectedError as exc:
             # Something odd in this batch: redo it message by message in savepoints.
             log.warning("ingest %s: %s; redoing the batch carefully", self.client_id, exc)
             self.metrics.count("careful_batches")
-            return self._commit_once(messages, careful=True)
+            return self._commit_once(messages, pre, careful=True)
 
-    def _commit_once(self, messages: list[tuple[str, bytes, bool]], careful: bool) -> list[Outcome]:
+    def _commit_once(
+        self,
+        messages: list[tuple[str, bytes, bool]],
+        pre: list[Precheck | None],
+        careful: bool,
+    ) -> list[Outcome]:
         t0 = time.perf_counter()
         with self.sessions() as session, AuditWriter(session) as writer:
             outcomes = self.processor.process_batch(
-                session, messages, careful=careful, writer=writer
+                session, messages, careful=careful, writer=writer, pre=pre
             )
             for vehicle, seq in self._stored_sequences(outcomes).items():
                 session.execute(
