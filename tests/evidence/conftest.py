@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cases.db import make_engine, session_factory, upgrade
 from gateway.devices import register_device
+from gateway.ingest import IngestMetrics, Processor
 from gateway.ingest.broker import MosquittoProcess, free_port, write_plain_config
+from gateway.media import MediaStore
 from telemetry.contract import CameraPose, Detection, EvidenceMessage, MediaRef
 from telemetry.signing import DeviceKey
 
@@ -41,6 +43,12 @@ def make_evidence(**over: object) -> EvidenceMessage:
     )  # fmt: skip
     fields.update(over)
     return EvidenceMessage.model_validate(fields)
+
+
+@pytest.fixture
+def processor(tmp_path: Path) -> Processor:
+    """The ingest's logic (no MQTT) with a media store under ``tmp_path``."""
+    return Processor(MediaStore(tmp_path / "media"), IngestMetrics())
 
 
 @pytest.fixture

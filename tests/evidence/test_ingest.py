@@ -43,11 +43,6 @@ def dead_reasons(sessions: Sessions) -> list[str]:
         return [d.reason for d in session.scalars(select(DeadLetter).order_by(DeadLetter.id))]
 
 
-@pytest.fixture
-def processor(tmp_path: Path) -> Processor:
-    return Processor(MediaStore(tmp_path / "media"), IngestMetrics())
-
-
 def test_evidence_stored_once_with_media_case_and_audit(
     processor: Processor, sessions: Sessions, device_key: DeviceKey, item: Item
 ) -> None:

@@ -8,9 +8,7 @@ no precheck. And nothing may be written for a vehicle the gateway has not seen e
 
 import base64
 from collections.abc import Callable
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,8 +16,7 @@ from cases import audit
 from cases.audit import AuditWriter
 from cases.models import DeadLetter, Evidence
 from gateway.devices import register_device, revoke_device
-from gateway.ingest import IngestMetrics, Processor
-from gateway.media import MediaStore
+from gateway.ingest import Processor
 from telemetry.contract import EvidenceMessage, canonical_json, topic_for
 from telemetry.signing import DeviceKey
 
@@ -54,11 +51,6 @@ def reasons(sessions: Sessions) -> list[str]:
     with sessions() as session:
         rows = session.scalars(select(DeadLetter).order_by(DeadLetter.id))
         return [d.reason.split(":", 1)[0] for d in rows]
-
-
-@pytest.fixture
-def processor(tmp_path: Path) -> Processor:
-    return Processor(MediaStore(tmp_path / "media"), IngestMetrics())
 
 
 def test_precheck_does_the_work_outside_the_transaction(
