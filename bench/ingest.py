@@ -1,8 +1,8 @@
 """Benchmark of the evidence path, end to end; prints one JSON object.
 
 Vehicle outbox → our own Mosquitto → ingest process(es) → case record. For each setting
-(SQLite with one ingest worker, PostgreSQL with one, PostgreSQL with two worker processes
-on a shared subscription) it measures:
+(SQLite with one ingest worker and with two worker processes on a shared subscription,
+PostgreSQL with one and with two) it measures:
 
 * ``*_evidence_per_s``: a burst of ``--items`` signed evidence items (each with one media
   blob of ``--media-bytes``) queued at once in the vehicle's outbox and published by its
@@ -239,7 +239,7 @@ def run_setting(
         log(f"[{tag}] worker {i}: {json.dumps(c)}")
         batches = max(1, c.get("batches", 1))
         result[f"worker{i}_mean_batch_messages"] = c.get("batch_messages", 0) / batches
-        for k in ("process_ms", "media_sync_ms", "commit_ms"):
+        for k in ("precheck_ms", "process_ms", "media_sync_ms", "commit_ms"):
             result[f"worker{i}_{k}_per_batch"] = c.get(k, 0) / batches
     return result
 
@@ -419,6 +419,12 @@ def main() -> int:
     p.add_argument("--poll-ms", type=float, default=20.0)
     p.add_argument("--postgres", default=PG_URL)
     p.add_argument("--no-postgres", action="store_true")
+    p.add_argument(
+        "--no-sqlite-two-workers",
+        dest="sqlite_two_workers",
+        action="store_false",
+        help="skip the setting with two ingest processes on one SQLite database",
+    )
     p.add_argument("--timeout", type=float, default=600.0)
     args = p.parse_args()
 
@@ -451,6 +457,17 @@ def main() -> int:
             k: round(v, 1) for k, v in sq.items() if k.startswith("worker")
         }
         result["ratio_to_baseline"] = round(sq["evidence_per_s"] / (base / 2), 4)
+        if args.sqlite_two_workers:
+            # Two ingest processes on one SQLite file: they overlap their checks (parsing,
+            # signatures, media files) and take turns at the write lock.
+            sq2 = run_setting(tmp, port, f"sqlite:///{tmp / 'bench2.db'}", 2, "sqlite2", args)
+            result["sqlite_two_workers_evidence_per_s"] = round(sq2["evidence_per_s"], 1)
+            for k in ("cpu_ms_per_evidence", "drain_evidence_per_s", "drain_cpu_ms_per_evidence"):
+                if k in sq2:
+                    result[f"sqlite_two_workers_{k}"] = round(sq2[k], 3 if "cpu" in k else 1)
+            result["sqlite_two_workers_p50_ms"] = round(sq2["p50_ms"], 1)
+            result["sqlite_two_workers_p99_ms"] = round(sq2["p99_ms"], 1)
+            result["sqlite_two_workers_paced_rate"] = round(sq2["paced_rate"], 1)
         if not args.no_postgres:
             for workers, tag in ((1, "pg1"), (2, "pg2")):
                 db = PgDatabase(args.postgres)

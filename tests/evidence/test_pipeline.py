@@ -183,3 +183,44 @@ def test_nothing_is_dropped_when_no_ingest_is_subscribed_yet(
         pub.stop()
         ingest.stop()
         outbox.close()
+
+
+@pytest.mark.parametrize("mqtt_version", [5, 4])
+def test_committed_messages_are_acknowledged(
+    tmp_path: Path,
+    broker: MosquittoProcess,
+    sessions: Sessions,
+    device_key: DeviceKey,
+    item: Item,
+    mqtt_version: int,
+) -> None:
+    """Each committed message is acknowledged (a batch's PUBACKs go out as one write): the
+    broker keeps nothing for the session, so a worker restarted on it receives nothing."""
+    client_id = f"gw-acks-{mqtt_version}"
+    media_dir = tmp_path / "media"
+    ingest = IngestWorker(
+        "127.0.0.1", broker.port, sessions, media_dir, client_id, mqtt_version=mqtt_version
+    )
+    ingest.start(timeout=10)
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    pub = EvidencePublisher(outbox, "127.0.0.1", broker.port, "uav-1", mqtt_version=mqtt_version)
+    pub.start()
+    try:
+        pub.submit_many([item(device_key, seq) for seq in range(40)])
+        pub.flush(timeout=20)
+        assert wait_for(lambda: evidence_count(sessions) == 40 and ingest.backlog == 0, 20)
+    finally:
+        pub.stop()
+        ingest.stop()
+        outbox.close()
+    assert ingest.metrics.counts["batch_messages"] == 80
+    again = IngestWorker(
+        "127.0.0.1", broker.port, sessions, media_dir, client_id, mqtt_version=mqtt_version
+    )
+    again.start(timeout=10)
+    try:
+        time.sleep(1.5)  # an unacknowledged message is sent again right after the connect
+    finally:
+        again.stop()
+    assert again.metrics.counts.get("batch_messages", 0) == 0
+    assert evidence_count(sessions) == 40
