@@ -409,6 +409,16 @@ def cpu_breakdown(tmp: Path, n: int, media_bytes: int) -> dict[str, float]:
     return out
 
 
+def report(result: dict[str, Any], prefix: str, r: dict[str, float]) -> None:
+    """Put one setting's figures into the JSON result under ``prefix``."""
+    result[f"{prefix}_evidence_per_s"] = round(r["evidence_per_s"], 1)
+    for k in ("cpu_ms_per_evidence", "drain_evidence_per_s", "drain_cpu_ms_per_evidence"):
+        if k in r:
+            result[f"{prefix}_{k}"] = round(r[k], 3 if "cpu" in k else 1)
+    for k in ("p50_ms", "p99_ms", "paced_rate"):
+        result[f"{prefix}_{k}"] = round(r[k], 1)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--items", type=int, default=3000)
@@ -446,13 +456,7 @@ def main() -> int:
         result["baseline_msgs_per_s"] = round(base, 1)
         result["baseline_items_per_s"] = round(base / 2, 1)
         sq = run_setting(tmp, port, f"sqlite:///{tmp / 'bench.db'}", 1, "sqlite", args)
-        result["sqlite_evidence_per_s"] = round(sq["evidence_per_s"], 1)
-        for k in ("cpu_ms_per_evidence", "drain_evidence_per_s", "drain_cpu_ms_per_evidence"):
-            if k in sq:
-                result[f"sqlite_{k}"] = round(sq[k], 3 if "cpu" in k else 1)
-        result["sqlite_p50_ms"] = round(sq["p50_ms"], 1)
-        result["sqlite_p99_ms"] = round(sq["p99_ms"], 1)
-        result["sqlite_paced_rate"] = round(sq["paced_rate"], 1)
+        report(result, "sqlite", sq)
         result["sqlite_breakdown"] = {
             k: round(v, 1) for k, v in sq.items() if k.startswith("worker")
         }
@@ -461,33 +465,21 @@ def main() -> int:
             # Two ingest processes on one SQLite file: they overlap their checks (parsing,
             # signatures, media files) and take turns at the write lock.
             sq2 = run_setting(tmp, port, f"sqlite:///{tmp / 'bench2.db'}", 2, "sqlite2", args)
-            result["sqlite_two_workers_evidence_per_s"] = round(sq2["evidence_per_s"], 1)
-            for k in ("cpu_ms_per_evidence", "drain_evidence_per_s", "drain_cpu_ms_per_evidence"):
-                if k in sq2:
-                    result[f"sqlite_two_workers_{k}"] = round(sq2[k], 3 if "cpu" in k else 1)
-            result["sqlite_two_workers_p50_ms"] = round(sq2["p50_ms"], 1)
-            result["sqlite_two_workers_p99_ms"] = round(sq2["p99_ms"], 1)
-            result["sqlite_two_workers_paced_rate"] = round(sq2["paced_rate"], 1)
+            report(result, "sqlite_two_workers", sq2)
         if not args.no_postgres:
-            for workers, tag in ((1, "pg1"), (2, "pg2")):
+            for workers, prefix in ((1, "postgres"), (2, "two_workers")):
                 db = PgDatabase(args.postgres)
                 try:
-                    r = run_setting(tmp, port, db.url, workers, tag, args)
+                    r = run_setting(tmp, port, db.url, workers, f"pg{workers}", args)
                 finally:
                     db.drop()
-                prefix = "postgres" if workers == 1 else "two_workers"
-                for k in ("cpu_ms_per_evidence", "drain_evidence_per_s"):
-                    if k in r:
-                        result[f"{prefix}_{k}"] = round(r[k], 3 if "cpu" in k else 1)
-                if workers == 1:
-                    result["postgres_evidence_per_s"] = round(r["evidence_per_s"], 1)
-                    result["postgres_p50_ms"] = round(r["p50_ms"], 1)
-                    result["postgres_p99_ms"] = round(r["p99_ms"], 1)
-                else:
-                    result["two_workers_evidence_per_s"] = round(r["evidence_per_s"], 1)
-                    result["two_workers_p50_ms"] = round(r["p50_ms"], 1)
-                    result["two_workers_p99_ms"] = round(r["p99_ms"], 1)
-                    result["two_workers_database"] = "postgresql"
+                report(result, prefix, r)
+            result["two_workers_database"] = "postgresql"
+    except BaseException:
+        # The ingest processes' logs go with the temporary folder: show why they stalled.
+        for path in sorted(tmp.glob("ingest-*.log")):
+            log(f"--- {path.name} (last lines)\n{path.read_text(errors='replace')[-2000:]}")
+        raise
     finally:
         broker.stop()
         shutil.rmtree(tmp, ignore_errors=True)  # databases, media, outboxes: 100+ MB a run
