@@ -263,7 +263,15 @@ class ScenarioRun:
         model = getattr(sim, "vehicle", None)
         if model is not None and hasattr(model, "time_s"):
             return float(model.time_s)
-        # SITL runs its synthetic clock at the speed-up it was given.
+        # SITL: its own clock, the time_boot_ms of what it sends. It runs at the speed-up it
+        # was given only on an idle machine (×100 asked may be ×30 under load), so wall time
+        # times the speed-up would stretch every measured delay.
+        link = getattr(vehicle.run, "link", None)
+        boot_ms = getattr(getattr(link, "state", None), "boot_ms", None)
+        if boot_ms is not None:
+            return float(boot_ms) / 1000.0
+        if link is not None:
+            return None  # connected, nothing timed heard yet
         if vehicle.sim_wall0 is None:
             vehicle.sim_wall0 = time.monotonic()
         return (time.monotonic() - vehicle.sim_wall0) * vehicle.spec.speedup
@@ -543,10 +551,14 @@ class ScenarioRun:
         )
         try:
             station.set_mode("GUIDED")
-            if via is not None:
-                _send_position_target(station, vehicle.spec.sysid, via, float(alt))
-                _wait_near(station, via, within_m=8.0, timeout_s=VIA_TIMEOUT_S)
-            _send_position_target(station, vehicle.spec.sysid, target, float(alt))
+            if via is None:
+                # Aimed outside the fence: a copter refuses it and holds, a rover goes.
+                _send_position_target(station, vehicle.spec.sysid, target, float(alt))
+                station.drain(HOLD_OPEN_S)  # closing at once can lose what was just sent
+                return
+            _send_position_target(station, vehicle.spec.sysid, via, float(alt))
+            _wait_near(station, via, within_m=8.0, timeout_s=VIA_TIMEOUT_S)
+            _head_for(station, vehicle.spec.sysid, target, float(alt), timeout_s=30.0)
         finally:
             station.close()
 
@@ -728,6 +740,8 @@ def run_scenarios(
 
 #: Wall-clock seconds a breach attempt waits for the vehicle to reach its `via` point.
 VIA_TIMEOUT_S = 120.0
+#: Wall-clock seconds the second ground station stays connected after its last command.
+HOLD_OPEN_S = 1.0
 
 
 def _send_position_target(station: Any, sysid: int, lonlat: list[float], alt: float) -> None:
@@ -757,15 +771,38 @@ def _send_position_target(station: Any, sysid: int, lonlat: list[float], alt: fl
     )  # fmt: skip
 
 
+def _distance_m(msg: Any, lonlat: list[float]) -> float:
+    """Ground distance (m) from a GLOBAL_POSITION_INT to (lon, lat)."""
+    lon0, lat0 = float(lonlat[0]), float(lonlat[1])
+    north = (msg.lat / 1e7 - lat0) * 111_320.0
+    east = (msg.lon / 1e7 - lon0) * 111_320.0 * math.cos(math.radians(lat0))
+    return math.hypot(north, east)
+
+
+def _head_for(station: Any, sysid: int, lonlat: list[float], alt: float, timeout_s: float) -> None:
+    """Send the target until the vehicle is seen closing on it (5 m nearer), resending every
+    second as a ground station does: a SET_POSITION_TARGET has no acknowledgement, and one sent
+    just before the station hangs up may never be read."""
+    start = _distance_m(station.recv("GLOBAL_POSITION_INT"), lonlat)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        _send_position_target(station, sysid, lonlat, alt)
+        resend = time.monotonic() + 1.0
+        while time.monotonic() < resend:
+            msg = station.recv("GLOBAL_POSITION_INT")
+            if _distance_m(msg, lonlat) < start - 5.0:
+                return
+    raise TimeoutError(
+        f"the vehicle did not head for {lonlat} within {timeout_s:g} s (a copter refuses a "
+        "GUIDED destination outside an enabled fence)"
+    )
+
+
 def _wait_near(station: Any, lonlat: list[float], within_m: float, timeout_s: float) -> None:
     """Until GLOBAL_POSITION_INT puts the vehicle within `within_m` of (lon, lat)."""
-    lon0, lat0 = float(lonlat[0]), float(lonlat[1])
-    k = math.cos(math.radians(lat0))
 
     def near(msg: Any) -> bool:
-        north = (msg.lat / 1e7 - lat0) * 111_320.0
-        east = (msg.lon / 1e7 - lon0) * 111_320.0 * k
-        return math.hypot(north, east) < within_m
+        return _distance_m(msg, lonlat) < within_m
 
     try:
         station.recv("GLOBAL_POSITION_INT", timeout=timeout_s, cond=near)

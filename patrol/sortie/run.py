@@ -86,6 +86,9 @@ class SortieRun:
         self.events: list[SortieEvent] = []
         self.event_queue: queue.Queue[SortieEvent] = queue.Queue()
         self.status = "new"
+        #: The connected `telemetry.link.Vehicle` while the sortie flies (its state is read,
+        #: e.g. the autopilot's clock by the scenario runner); None before it connects.
+        self.link: Any = None
         self.simulator: Any = None
         self.site: Any = None
         self.plan: Any = None
@@ -524,6 +527,7 @@ class SortieRun:
                         url, timeout=20, tlog_path=tlog_path, link_timeout_s=spec.link_timeout_s
                     )
                 )
+                self.link = vehicle
             except Exception as exc:
                 if spec.preflight is None:
                     raise
