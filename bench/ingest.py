@@ -110,7 +110,9 @@ def start_ingest(
             "--media-dir", str(tmp / f"media-{tag}"), "--client-id", f"bench-{tag}-{i}",
         ]  # fmt: skip
         if workers > 1:
-            args += ["--share", "ingest"]
+            # A group of this setting's own: the offline sessions of an earlier setting's
+            # group would otherwise take their round-robin share of the messages.
+            args += ["--share", f"ingest-{tag}"]
         out = open(tmp / f"ingest-{tag}{run}-{i}.log", "wb")  # noqa: SIM115 - child owns it
         procs.append(subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
         out.close()
@@ -134,6 +136,20 @@ def stop_ingest(procs: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(5)
+
+
+def drop_sessions(port: int, tag: str, workers: int) -> None:
+    """End the ingest processes' persistent sessions: the broker would keep a copy of every
+    later setting's messages for them (they subscribe to all vehicles)."""
+    for i in range(workers):
+        c = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"bench-{tag}-{i}",
+            protocol=mqtt.MQTTv5,
+        )  # fmt: skip
+        c.connect("127.0.0.1", port, clean_start=True)  # session expiry 0: gone on disconnect
+        c.loop_start()
+        c.disconnect()
+        c.loop_stop()
 
 
 def count(sessions: Any, prefix: str) -> int:
@@ -234,6 +250,7 @@ def run_setting(
         pub.stop()
         outbox.close()
         stop_ingest(procs)
+        drop_sessions(port, tag, workers)
         engine.dispose()
     for i, c in enumerate(counts):
         log(f"[{tag}] worker {i}: {json.dumps(c)}")
