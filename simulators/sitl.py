@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import math
 import os
 import shutil
 import signal
@@ -482,9 +483,23 @@ class SitlFaults:
         )
 
     def low_battery(self, remaining_pct: float = 8.0) -> None:
-        """Sag the simulated pack below BATT_LOW_VOLT (SITL models voltage, not charge)."""
-        low = self._station().param_get("BATT_LOW_VOLT")
-        self._set("SIM_BATT_VOLTAGE", (low if low > 0 else 10.5) - 0.6)
+        """Leave the pack `remaining_pct` of its charge, below BATT_LOW_MAH.
+
+        SITL's motors lose thrust with the pack's voltage, so sagging SIM_BATT_VOLTAGE below
+        BATT_LOW_VOLT makes a copter sink where it is instead of flying home. The pack is
+        made smaller instead: BATT_CAPACITY such that what it has used leaves
+        `remaining_pct`, and BATT_LOW_MAH above what is left, which ArduPilot's capacity
+        failsafe acts on at once (BATT_FS_LOW_ACT)."""
+        from pymavlink.dialects.v20 import ardupilotmega as m
+
+        gcs = self._station()
+        gcs.command(m.MAV_CMD_REQUEST_MESSAGE, m.MAVLINK_MSG_ID_BATTERY_STATUS)
+        status = gcs.recv("BATTERY_STATUS", timeout=5)
+        used = max(0.0, float(status.current_consumed))  # mAh; -1 when not measured
+        left = min(max(remaining_pct, 0.0), 99.0) / 100.0
+        capacity = max(used / (1.0 - left), used + 1.0)
+        self._set("BATT_CAPACITY", math.ceil(capacity))
+        self._set("BATT_LOW_MAH", math.ceil(capacity * left + max(1.0, 0.05 * capacity)))
 
     def motor_failure(self) -> None:
         """SITL's physics: motor 1 gives no thrust (a quad then cannot hold attitude)."""
