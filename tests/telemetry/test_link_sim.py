@@ -291,7 +291,7 @@ async def test_fence_refuses_goto_outside_and_breach_on_the_way_triggers_rtl(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", BACKENDS[:1], indirect=True)
+@pytest.mark.parametrize("backend", BACKENDS[:1] + BACKENDS[2:3], indirect=True)
 async def test_link_drop_mid_flight_reconnects_and_records_gap(backend: Backend) -> None:
     async with Vehicle.connect(backend.url, timeout=15, link_timeout_s=0.5) as v:
         await v.mission.upload(patrol_items(backend.kind))
