@@ -109,4 +109,3 @@ def check_breach(
     if fence_type & TYPE_ALT_MIN and alt_rel_m < alt_min_m:
         return BREACH_MINALT
     return BREACH_NONE
-
