@@ -619,10 +619,15 @@ class SortieRun:
             t0 = time.monotonic()
             try:
                 await vehicle.action.arm(wait_ready_s=10)
-                await asyncio.to_thread(
-                    record, "vehicle.armed", subject, {"vehicle": self.vehicle_id}
-                )
-                await vehicle.action.start_mission()
+                # The mission starts at once, recorded after: an armed copter idle on the
+                # ground disarms itself after DISARM_DELAY (10 s of its time, 67 ms of ours
+                # at ×150), and an audit write in between can take longer under load.
+                try:
+                    await vehicle.action.start_mission()
+                finally:
+                    await asyncio.to_thread(
+                        record, "vehicle.armed", subject, {"vehicle": self.vehicle_id}
+                    )
                 await asyncio.to_thread(record, "vehicle.mode", subject, {"mode": "AUTO"})
                 await asyncio.to_thread(
                     self._set_status, "flying", {"mission_items": len(plan.items)}
