@@ -102,6 +102,18 @@ def plan_digest(summary: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def plan_json(plan: MissionPlan, summary: dict[str, Any]) -> dict[str, Any]:
+    """The `plan` column of a mission row: checked figures, their digest, path and items."""
+    return {
+        "summary": summary,
+        "digest": plan_digest(summary),
+        "path_lonlat": [list(p) for p in plan.path_lonlat],
+        "items": [asdict(i) for i in plan.items],
+        "fence": [asdict(i) for i in plan.fence],
+        "rally": [asdict(i) for i in plan.rally],
+    }
+
+
 def store_plan(
     session: Session, site: Site, plan: MissionPlan, kind: str, actor: str
 ) -> MissionRecord:
@@ -115,14 +127,7 @@ def store_plan(
         site_id=site.id,
         kind=kind,
         vehicle=plan.vehicle,
-        plan={
-            "summary": summary,
-            "digest": plan_digest(summary),
-            "path_lonlat": [list(p) for p in plan.path_lonlat],
-            "items": [asdict(i) for i in plan.items],
-            "fence": [asdict(i) for i in plan.fence],
-            "rally": [asdict(i) for i in plan.rally],
-        },
+        plan=plan_json(plan, summary),
         created_by=actor,
     )
     session.add(mission)

@@ -6,9 +6,10 @@ the expectations and the reports can be tested on records built by hand.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from patrol.sortie.planning import haversine_m
 
 
 @dataclass
@@ -92,8 +93,4 @@ class RunRecord:
 
 def ground_distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle distance in metres (haversine)."""
-    r = 6_371_008.8
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * r * math.asin(math.sqrt(min(1.0, a)))
+    return haversine_m(lat1, lon1, lat2, lon2)

@@ -31,7 +31,7 @@ from typing import Any
 from patrol.scenarios.expectations import Verdict, evaluate
 from patrol.scenarios.junit import ScenarioResult
 from patrol.scenarios.model import PlannedSortie, Scenario, TimelineEvent, VehicleSpec
-from patrol.scenarios.record import Planted, RunRecord, Suspect, VehicleRecord
+from patrol.scenarios.record import Planted, RunRecord, Suspect, VehicleRecord, ground_distance_m
 
 #: How often the runner looks at the vehicles and the timeline (wall-clock seconds): at
 #: x100 that is one simulated second, the resolution of `at` and of the truth samples.
@@ -773,10 +773,7 @@ def _send_position_target(station: Any, sysid: int, lonlat: list[float], alt: fl
 
 def _distance_m(msg: Any, lonlat: list[float]) -> float:
     """Ground distance (m) from a GLOBAL_POSITION_INT to (lon, lat)."""
-    lon0, lat0 = float(lonlat[0]), float(lonlat[1])
-    north = (msg.lat / 1e7 - lat0) * 111_320.0
-    east = (msg.lon / 1e7 - lon0) * 111_320.0 * math.cos(math.radians(lat0))
-    return math.hypot(north, east)
+    return ground_distance_m(msg.lat / 1e7, msg.lon / 1e7, float(lonlat[1]), float(lonlat[0]))
 
 
 def _head_for(station: Any, sysid: int, lonlat: list[float], alt: float, timeout_s: float) -> None:

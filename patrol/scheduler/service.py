@@ -22,7 +22,6 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -614,7 +613,7 @@ class Scheduler:
         now: datetime,
     ) -> None:
         """The mission and sortie rows of a run flown by a `Launcher` (flight only)."""
-        from gateway.api.missions import plan_digest
+        from gateway.api.missions import plan_json
 
         plan = job.plan
         session.add(
@@ -623,14 +622,7 @@ class Scheduler:
                 site_id=job.site.id,
                 kind=info["pattern"],
                 vehicle=job.vehicle_kind,
-                plan={
-                    "summary": summary,
-                    "digest": plan_digest(summary),
-                    "path_lonlat": [list(p) for p in plan.path_lonlat],
-                    "items": [asdict(i) for i in plan.items],
-                    "fence": [asdict(i) for i in plan.fence],
-                    "rally": [asdict(i) for i in plan.rally],
-                },
+                plan=plan_json(plan, summary),
                 area_m2=float(job.site.local_keep_in.area),
                 created_by=self.actor,
                 created_at=now,

@@ -310,7 +310,7 @@ class SortieRun:
         gateway or the scheduler) and sortie row (the gateway's, inserted at launch) are
         reused. True when the mission row is new."""
         from cases.models import MissionRecord, SiteRecord, Sortie
-        from gateway.api.missions import plan_digest
+        from gateway.api.missions import plan_json
 
         site, plan = self.site, self.plan
         summary = plan.summary()
@@ -328,14 +328,7 @@ class SortieRun:
                         site_id=site.id,
                         kind=self.result.pattern.split(" ")[0],
                         vehicle=self.spec.vehicle_kind,
-                        plan={
-                            "summary": summary,
-                            "digest": plan_digest(summary),
-                            "path_lonlat": [list(p) for p in plan.path_lonlat],
-                            "items": [asdict(i) for i in plan.items],
-                            "fence": [asdict(i) for i in plan.fence],
-                            "rally": [asdict(i) for i in plan.rally],
-                        },
+                        plan=plan_json(plan, summary),
                         area_m2=float(site.local_keep_in.area),
                         created_by=self.ground.actor,
                     )
