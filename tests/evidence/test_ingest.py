@@ -1,6 +1,7 @@
 """Ingest logic on a real SQLite case record: store once, refuse with reasons, audit it all."""
 
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -241,3 +242,35 @@ def test_batch_fast_path_matches_the_careful_path(
     assert [r.split(":")[0] for r in dead] == ["replayed_sequence", "bad_signature"]
     # The fast path wrote the audit log with one lock and one tree-state update.
     assert len(updates) == 2
+
+
+def test_media_store_temporary_names_are_per_process_after_fork(tmp_path: Path) -> None:
+    """A store inherited by a forked worker names its temporary files with the child's
+    process id, so two processes writing the same new blob never share a temporary file."""
+    store = MediaStore(tmp_path)
+    store.put(b"\xff\xd8\xffparent")  # the store is in use before the fork
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report the temporary name it would use, then leave at once
+        try:
+            seen: list[str] = []
+            real_replace = os.replace
+
+            def spy(src: str, dst: str) -> None:
+                seen.append(os.path.basename(src))
+                real_replace(src, dst)
+
+            os.replace = spy  # type: ignore[assignment]
+            ok = store.put(b"\xff\xd8\xffchild").new and store.verify(
+                hashlib.sha256(b"\xff\xd8\xffchild").hexdigest()
+            )
+            os.write(write_end, f"{ok} {os.getpid()} {seen[0]}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as fh:
+        reported, child_pid, name = fh.read().split()
+    os.waitpid(pid, 0)
+    assert reported == "True"
+    assert f".{child_pid}." in name and f".{os.getpid()}." not in name
+    assert not list(tmp_path.rglob("*.tmp"))
