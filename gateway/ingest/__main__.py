@@ -2,7 +2,8 @@
 
 Stops cleanly on SIGTERM or SIGINT (the batch in hand is committed and acknowledged;
 whatever was not acknowledged stays with the broker). Prints one JSON line with the
-metrics when it stops.
+metrics when it stops. ``--workers N`` runs N worker threads in this process;
+``--processes N`` runs N such processes under a supervisor (gateway.ingest.supervisor).
 """
 
 import argparse
@@ -14,12 +15,13 @@ import threading
 from types import FrameType
 
 from cases.db import make_engine, session_factory, upgrade
+from gateway.ingest import supervisor
 from gateway.ingest.metrics import IngestMetrics
 from gateway.ingest.worker import IngestError, IngestWorker
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, run the workers until a signal, print metrics."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; every option's ``dest`` is its name with dashes (see supervisor)."""
     parser = argparse.ArgumentParser(prog="python -m gateway.ingest", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=1883)
@@ -33,8 +35,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tls-ca", default=None)
     parser.add_argument("--media-wait-s", type=float, default=30.0)
     parser.add_argument("--upgrade", action="store_true", help="run migrations first")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="ingest processes under a supervisor"
+    )
+    parser.add_argument(
+        "--start-timeout", type=float, default=30.0, help="seconds for each worker to subscribe"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run the workers (or supervise processes) until a signal."""
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.processes < 1 or args.workers < 1:
+        parser.error("--processes and --workers must be at least 1")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.processes > 1:
+        return supervisor.run(args)
+    supervisor.die_with_parent()  # a no-op unless started by the supervisor
 
     if args.upgrade:
         upgrade(args.database_url)
@@ -67,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _signal)
     try:
         for w in workers:
-            w.start(wait=True, timeout=30)
+            w.start(wait=True, timeout=args.start_timeout)
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         for w in workers:
