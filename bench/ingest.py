@@ -217,13 +217,19 @@ def run_setting(
             f"[{tag}] paced at {paced_rate:.0f}/s: p50 {result['p50_ms']:.0f} ms, "
             f"p99 {result['p99_ms']:.0f} ms"
         )
+        first = args.items + args.paced_items
+        for rate in args.sweep_rates:
+            # The same paced run at each offered rate: where the latency starts to climb.
+            r = paced(sessions, pub, key, vehicle, args, rate, first)
+            first += args.paced_items
+            result[f"p50_ms_at_{rate:g}"], result[f"p99_ms_at_{rate:g}"] = r["p50_ms"], r["p99_ms"]
+            log(f"[{tag}] offered {rate:.0f}/s: p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms")
         counts = worker_counts_after(tmp, tag, workers, procs)
         procs = []
 
         if args.drain_items:
             # The ingest alone: its sessions hold a backlog, published while it was down.
             n = args.drain_items
-            first = args.items + args.paced_items
             backlog = [
                 make_item(key, vehicle, first + k, "drain", args.media_bytes) for k in range(n)
             ]
@@ -276,10 +282,14 @@ def paced(
     vehicle: str,
     args: argparse.Namespace,
     rate: float,
+    first: int | None = None,
 ) -> dict[str, float]:
-    """Submit ``--paced-items`` at ``rate``/s; latency percentiles from submission to commit."""
+    """Submit ``--paced-items`` at ``rate``/s; latency percentiles from submission to commit.
+
+    Items get sequence numbers from ``first`` on (default: right after the burst).
+    """
     n = args.paced_items
-    first = args.items
+    first = args.items if first is None else first
     # Built and signed beforehand: on a vehicle that is its own computer's work, and here it
     # would take CPU from the two cores the gateway is measured on.
     items = [make_item(key, vehicle, first + k, "paced", args.media_bytes) for k in range(n)]
@@ -437,6 +447,9 @@ def report(result: dict[str, Any], prefix: str, r: dict[str, float]) -> None:
             result[f"{prefix}_{k}"] = round(r[k], 3 if "cpu" in k else 1)
     for k in ("p50_ms", "p99_ms", "paced_rate"):
         result[f"{prefix}_{k}"] = round(r[k], 1)
+    for k, v in r.items():
+        if k.startswith(("p50_ms_at_", "p99_ms_at_")):
+            result[f"{prefix}_{k}"] = round(v, 1)
 
 
 def main() -> int:
@@ -455,8 +468,32 @@ def main() -> int:
         action="store_false",
         help="skip the setting with two ingest processes on one SQLite database",
     )
+    p.add_argument(
+        "--settings",
+        default="sqlite,sqlite2,pg1,pg2",
+        help="settings to run, of sqlite, sqlite2 (two processes), pg1, pg2",
+    )
+    p.add_argument(
+        "--sweep",
+        default="",
+        help="comma-separated offered rates (items/s): p50/p99 at each, after the paced run",
+    )
     p.add_argument("--timeout", type=float, default=600.0)
     args = p.parse_args()
+    settings = {x.strip() for x in args.settings.split(",") if x.strip()}
+    unknown = settings - {"sqlite", "sqlite2", "pg1", "pg2"}
+    if unknown:
+        p.error(f"--settings: unknown {', '.join(sorted(unknown))}; use sqlite,sqlite2,pg1,pg2")
+    if args.no_postgres:
+        settings -= {"pg1", "pg2"}
+    if not args.sqlite_two_workers:
+        settings.discard("sqlite2")
+    try:
+        args.sweep_rates = [float(x) for x in args.sweep.split(",") if x.strip()]
+    except ValueError:
+        p.error(
+            f"--sweep {args.sweep!r}: give rates in items/s separated by commas, e.g. 1000,2000"
+        )
 
     tmp = Path(tempfile.mkdtemp(prefix="fp-bench-ingest-"))
     port = free_port()
@@ -475,26 +512,30 @@ def main() -> int:
         base = baseline(tmp, port, args)
         result["baseline_msgs_per_s"] = round(base, 1)
         result["baseline_items_per_s"] = round(base / 2, 1)
-        sq = run_setting(tmp, port, f"sqlite:///{tmp / 'bench.db'}", 1, "sqlite", args)
-        report(result, "sqlite", sq)
-        result["sqlite_breakdown"] = {
-            k: round(v, 1) for k, v in sq.items() if k.startswith("worker")
-        }
-        result["ratio_to_baseline"] = round(sq["evidence_per_s"] / (base / 2), 4)
-        if args.sqlite_two_workers:
-            # Two ingest processes on one SQLite file: they overlap their checks (parsing,
-            # signatures, media files) and take turns at the write lock.
+        if "sqlite" in settings:
+            sq = run_setting(tmp, port, f"sqlite:///{tmp / 'bench.db'}", 1, "sqlite", args)
+            report(result, "sqlite", sq)
+            result["sqlite_breakdown"] = {
+                k: round(v, 1) for k, v in sq.items() if k.startswith("worker")
+            }
+            result["ratio_to_baseline"] = round(sq["evidence_per_s"] / (base / 2), 4)
+        if "sqlite2" in settings:
+            # Two ingest processes on one SQLite file (what `--processes 2` runs): they
+            # overlap their checks (parsing, signatures, media files) and take turns at the
+            # write lock.
             sq2 = run_setting(tmp, port, f"sqlite:///{tmp / 'bench2.db'}", 2, "sqlite2", args)
             report(result, "sqlite_two_workers", sq2)
-        if not args.no_postgres:
-            for workers, prefix in ((1, "postgres"), (2, "two_workers")):
-                db = PgDatabase(args.postgres)
-                try:
-                    r = run_setting(tmp, port, db.url, workers, f"pg{workers}", args)
-                finally:
-                    db.drop()
-                report(result, prefix, r)
-            result["two_workers_database"] = "postgresql"
+        for workers, prefix in ((1, "postgres"), (2, "two_workers")):
+            if f"pg{workers}" not in settings:
+                continue
+            db = PgDatabase(args.postgres)
+            try:
+                r = run_setting(tmp, port, db.url, workers, f"pg{workers}", args)
+            finally:
+                db.drop()
+            report(result, prefix, r)
+            if workers == 2:
+                result["two_workers_database"] = "postgresql"
     except BaseException:
         # The ingest processes' logs go with the temporary folder: show why they stalled.
         for path in sorted(tmp.glob("ingest-*.log")):

@@ -82,6 +82,7 @@ class MediaStore:
         # process id is the current one: a forked copy of this store must not clash).
         self._tmp_tag = f"{uuid.uuid4().hex[:8]}."
         self._tmp_counter = itertools.count()
+        self.unsynced = 0  # blobs this store wrote since its last sync()
 
     def relative_path(self, sha256: str) -> Path:
         """Path of a blob relative to the root (what the database stores)."""
@@ -125,6 +126,7 @@ class MediaStore:
         finally:
             os.close(fd)
         os.replace(tmp, path)
+        self.unsynced += 1
         return StoredMedia(digest, path, len(data), new=True)
 
     def _made(self, folder: str) -> bool:
@@ -165,6 +167,7 @@ class MediaStore:
                 os.sync()
         finally:
             os.close(fd)
+        self.unsynced = 0
 
     def row(self, stored: StoredMedia, content_type: str) -> dict[str, object]:
         """The ``media`` table row of a stored blob (for a bulk insert)."""
