@@ -27,7 +27,12 @@ only appends payloads to a file, fed the same messages (``baseline_msgs_per_s``;
 is two messages, media and evidence). ``ratio_to_baseline`` is evidence/s divided by the
 baseline's items/s.
 
-Usage: ``python bench/ingest.py [--items 3000] [--postgres URL] [--no-postgres]``
+The settings with two ingest processes run the product's own scale-out, ``python -m
+gateway.ingest --processes 2`` (a supervisor and two processes on a shared subscription).
+``--sweep 1000,1500,2000`` adds p50 / p99 at each offered rate (``*_p99_ms_at_<rate>``).
+
+Usage: ``python bench/ingest.py [--items 3000] [--settings sqlite,sqlite2,pg1,pg2]
+[--sweep RATES] [--postgres URL] [--no-postgres]``
 """
 
 from __future__ import annotations
@@ -91,59 +96,76 @@ class PgDatabase:
         self.admin.dispose()
 
 
-def cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> float:
-    """User + system CPU time the processes have used so far (Linux ``/proc``)."""
-    total = 0.0
-    for p in procs:
-        fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+class Ingest:
+    """The ingest of one setting: ``python -m gateway.ingest [--processes N]``.
 
+    With ``workers`` > 1 it is the product's own scale-out: one supervisor and N ingest
+    processes on a shared subscription (``--processes N``).
+    """
 
-def start_ingest(
-    tmp: Path, port: int, url: str, workers: int, tag: str, run: str = ""
-) -> list[subprocess.Popen[bytes]]:
-    procs = []
-    for i in range(workers):
+    def __init__(self, tmp: Path, port: int, url: str, workers: int, tag: str, run: str = ""):
+        self.log = tmp / f"ingest-{tag}{run}.log"
         args = [
             sys.executable, "-m", "gateway.ingest", "--port", str(port), "--database-url", url,
-            "--media-dir", str(tmp / f"media-{tag}"), "--client-id", f"bench-{tag}-{i}",
+            "--media-dir", str(tmp / f"media-{tag}"), "--client-id", f"bench-{tag}",
         ]  # fmt: skip
         if workers > 1:
             # A group of this setting's own: the offline sessions of an earlier setting's
             # group would otherwise take their round-robin share of the messages.
-            args += ["--share", f"ingest-{tag}"]
-        out = open(tmp / f"ingest-{tag}{run}-{i}.log", "wb")  # noqa: SIM115 - child owns it
-        procs.append(subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
+            args += ["--processes", str(workers), "--share", f"ingest-{tag}"]
+        out = open(self.log, "wb")  # noqa: SIM115 - the child owns it
+        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         out.close()
-    # ready when each has printed its "ready" line
-    deadline = time.monotonic() + 60
-    for i, p in enumerate(procs):
-        path = tmp / f"ingest-{tag}{run}-{i}.log"
-        while b'"ready"' not in path.read_bytes():
-            if p.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"ingest did not start: {path.read_text()[-800:]}")
+        self.pids = [self.proc.pid]
+        deadline = time.monotonic() + 60
+        while True:  # ready when it has printed its "ready" line
+            for line in self.log.read_bytes().splitlines():
+                if line.startswith(b"{") and b'"ready"' in line:
+                    self.pids += json.loads(line).get("pids", [])
+                    return
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"ingest did not start: {self.log.read_text()[-800:]}")
             time.sleep(0.1)
-    return procs
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time its processes have used so far (Linux ``/proc``)."""
+        total = 0.0
+        for pid in self.pids:
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except FileNotFoundError:  # a child that has gone (and was restarted)
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
-def stop_ingest(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        p.send_signal(signal.SIGTERM)
-    for p in procs:
+    def stop(self) -> None:
+        """SIGTERM (the supervisor forwards it), wait, kill if it hangs."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
         try:
-            p.wait(30)
+            self.proc.wait(30)
         except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(5)
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def counts(self) -> list[dict[str, Any]]:
+        """Each ingest process's counters, from the metrics line printed when it stopped."""
+        lines = [ln for ln in self.log.read_text().splitlines() if ln.startswith("{")]
+        last = json.loads(lines[-1]) if lines else {}
+        if "children" in last:
+            return [c.get("counts", {}) for c in last["children"]]
+        return [last.get("counts", {})]
 
 
 def drop_sessions(port: int, tag: str, workers: int) -> None:
     """End the ingest processes' persistent sessions: the broker would keep a copy of every
     later setting's messages for them (they subscribe to all vehicles)."""
-    for i in range(workers):
+    ids = [f"bench-{tag}"] if workers == 1 else [f"bench-{tag}-p{i}" for i in range(workers)]
+    for client_id in ids:
         c = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"bench-{tag}-{i}",
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
             protocol=mqtt.MQTTv5,
         )  # fmt: skip
         c.connect("127.0.0.1", port, clean_start=True)  # session expiry 0: gone on disconnect
@@ -166,15 +188,6 @@ def wait_count(sessions: Any, prefix: str, n: int, timeout: float, what: str) ->
         time.sleep(0.02)
 
 
-def worker_counts(tmp: Path, tag: str, workers: int, run: str = "") -> list[dict[str, Any]]:
-    """The metrics each ingest process printed as its last line when it stopped."""
-    out = []
-    for i in range(workers):
-        lines = (tmp / f"ingest-{tag}{run}-{i}.log").read_text().strip().splitlines()
-        out.append(json.loads(lines[-1]).get("counts", {}) if lines else {})
-    return out
-
-
 def run_setting(
     tmp: Path, port: int, url: str, workers: int, tag: str, args: argparse.Namespace
 ) -> dict[str, float]:
@@ -188,7 +201,7 @@ def run_setting(
     with sessions() as s:
         register_device(s, vehicle, key.public_key_bytes())
         s.commit()
-    procs = start_ingest(tmp, port, url, workers, tag)
+    ingest: Ingest | None = Ingest(tmp, port, url, workers, tag)
     outbox = Outbox(tmp / f"outbox-{tag}.sqlite", synchronous="NORMAL")
     pub = EvidencePublisher(outbox, "127.0.0.1", port, f"bench-edge-{tag}", inflight=500)
     try:
@@ -196,12 +209,13 @@ def run_setting(
         items = [make_item(key, vehicle, i, "burst", args.media_bytes) for i in range(args.items)]
         for i in range(0, len(items), 500):
             outbox.add_many(items[i : i + 500])
-        cpu0 = cpu_seconds(procs)
+        assert ingest is not None
+        cpu0 = ingest.cpu_seconds()
         t0 = time.monotonic()
         pub.start()
         wait_count(sessions, "burst", args.items, args.timeout, f"[{tag}] burst")
         burst_s = time.monotonic() - t0
-        burst_cpu = cpu_seconds(procs) - cpu0
+        burst_cpu = ingest.cpu_seconds() - cpu0
         rate = args.items / burst_s
         log(
             f"[{tag}] burst: {args.items} items in {burst_s:.1f} s = {rate:.0f}/s, "
@@ -224,8 +238,9 @@ def run_setting(
             first += args.paced_items
             result[f"p50_ms_at_{rate:g}"], result[f"p99_ms_at_{rate:g}"] = r["p50_ms"], r["p99_ms"]
             log(f"[{tag}] offered {rate:.0f}/s: p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms")
-        counts = worker_counts_after(tmp, tag, workers, procs)
-        procs = []
+        ingest.stop()
+        counts = ingest.counts()
+        ingest = None
 
         if args.drain_items:
             # The ingest alone: its sessions hold a backlog, published while it was down.
@@ -236,43 +251,36 @@ def run_setting(
             for i in range(0, n, 500):
                 outbox.add_many(backlog[i : i + 500])
             pub.flush(timeout=args.timeout)
-            procs = start_ingest(tmp, port, url, workers, tag, "-drain")
-            cpu0 = cpu_seconds(procs)
+            ingest = Ingest(tmp, port, url, workers, tag, "-drain")
+            cpu0 = ingest.cpu_seconds()
             t0 = time.monotonic()
             wait_count(sessions, "drain", n, args.timeout, f"[{tag}] drain")
             drain_s = time.monotonic() - t0
-            drain_cpu = cpu_seconds(procs) - cpu0
+            drain_cpu = ingest.cpu_seconds() - cpu0
             result["drain_evidence_per_s"] = n / drain_s
             result["drain_cpu_ms_per_evidence"] = drain_cpu / n * 1000
             log(
                 f"[{tag}] drain: {n} items in {drain_s:.1f} s = {n / drain_s:.0f}/s, "
                 f"ingest CPU {drain_cpu / n * 1000:.2f} ms/item"
             )
-            stop_ingest(procs)
-            procs = []
-            for i, c in enumerate(worker_counts(tmp, tag, workers, "-drain")):
+            ingest.stop()
+            for i, c in enumerate(ingest.counts()):
                 log(f"[{tag}] drain worker {i}: {json.dumps(c)}")
+            ingest = None
     finally:
         pub.stop()
         outbox.close()
-        stop_ingest(procs)
+        if ingest is not None:
+            ingest.stop()
         drop_sessions(port, tag, workers)
         engine.dispose()
     for i, c in enumerate(counts):
         log(f"[{tag}] worker {i}: {json.dumps(c)}")
         batches = max(1, c.get("batches", 1))
         result[f"worker{i}_mean_batch_messages"] = c.get("batch_messages", 0) / batches
-        for k in ("precheck_ms", "process_ms", "media_sync_ms", "commit_ms"):
+        for k in ("precheck_ms", "turn_wait_ms", "process_ms", "media_sync_ms", "commit_ms"):
             result[f"worker{i}_{k}_per_batch"] = c.get(k, 0) / batches
     return result
-
-
-def worker_counts_after(
-    tmp: Path, tag: str, workers: int, procs: list[subprocess.Popen[bytes]]
-) -> list[dict[str, Any]]:
-    """Stop the ingest processes and read their metrics."""
-    stop_ingest(procs)
-    return worker_counts(tmp, tag, workers)
 
 
 def paced(
