@@ -29,7 +29,8 @@ baseline's items/s.
 
 The settings with two ingest processes run the product's own scale-out, ``python -m
 gateway.ingest --processes 2`` (a supervisor and two processes on a shared subscription).
-``--sweep 1000,1500,2000`` adds p50 / p99 at each offered rate (``*_p99_ms_at_<rate>``).
+``--sweep 1000,1500,2000`` adds p50 / p99 at each offered rate (``*_p99_ms_at_<rate>``),
+each over ``--sweep-seconds`` (default 5) of items at that rate.
 
 Usage: ``python bench/ingest.py [--items 3000] [--settings sqlite,sqlite2,pg1,pg2]
 [--sweep RATES] [--postgres URL] [--no-postgres]``
@@ -233,9 +234,11 @@ def run_setting(
         )
         first = args.items + args.paced_items
         for rate in args.sweep_rates:
-            # The same paced run at each offered rate: where the latency starts to climb.
-            r = paced(sessions, pub, key, vehicle, args, rate, first)
-            first += args.paced_items
+            # A paced run at each offered rate, long enough (--sweep-seconds) for a queue to
+            # build up where the rate is more than the ingest keeps up with.
+            n = max(1, round(rate * args.sweep_seconds))
+            r = paced(sessions, pub, key, vehicle, args, rate, first, n)
+            first += n
             result[f"p50_ms_at_{rate:g}"], result[f"p99_ms_at_{rate:g}"] = r["p50_ms"], r["p99_ms"]
             log(f"[{tag}] offered {rate:.0f}/s: p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms")
         ingest.stop()
@@ -291,12 +294,14 @@ def paced(
     args: argparse.Namespace,
     rate: float,
     first: int | None = None,
+    count: int | None = None,
 ) -> dict[str, float]:
     """Submit ``--paced-items`` at ``rate``/s; latency percentiles from submission to commit.
 
-    Items get sequence numbers from ``first`` on (default: right after the burst).
+    Items get sequence numbers from ``first`` on (default: right after the burst); ``count``
+    items instead of ``--paced-items``.
     """
-    n = args.paced_items
+    n = args.paced_items if count is None else count
     first = args.items if first is None else first
     # Built and signed beforehand: on a vehicle that is its own computer's work, and here it
     # would take CPU from the two cores the gateway is measured on.
@@ -486,6 +491,7 @@ def main() -> int:
         default="",
         help="comma-separated offered rates (items/s): p50/p99 at each, after the paced run",
     )
+    p.add_argument("--sweep-seconds", type=float, default=5.0, help="length of each sweep run")
     p.add_argument("--timeout", type=float, default=600.0)
     args = p.parse_args()
     settings = {x.strip() for x in args.settings.split(",") if x.strip()}
