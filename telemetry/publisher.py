@@ -247,7 +247,8 @@ class EvidencePublisher:
     ) -> None:
         # Called under paho's message lock: only hand over to the pump, never block here.
         self._acks.append((mid, int(reason_code.value)))
-        self._wake.set()
+        if not self._wake.is_set():  # set() takes a lock and notifies, once per PUBACK
+            self._wake.set()
 
     # -- pump thread --------------------------------------------------------------------------
 

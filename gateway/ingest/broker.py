@@ -324,6 +324,11 @@ class MosquittoProcess:
         """True while the process is alive."""
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs (for monitoring its CPU and memory)."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
     def start(self, timeout: float = 10.0) -> None:
         """Start the broker and wait until its port accepts connections."""
         if self.running:
