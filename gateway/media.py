@@ -1,4 +1,10 @@
-"""Content-addressed media store: each blob lives at ``<root>/ab/cd/<sha256>``.
+"""Content-addressed media store: each blob lives at ``<root>/ab/<sha256>``.
+
+``ab`` are the digest's first two hex digits: 256 folders, made once each. Stores made by
+earlier versions keep their two levels, ``<root>/ab/cd/<sha256>`` (65,536 folders): a new
+blob there mostly needed a folder of its own, and making a folder cost ext4 more than
+writing the 2 kB blob (its inode allocator spreads folders over the disk). Which layout a
+store has is written in ``<root>/.layout`` when the store is first opened.
 
 A blob is written to a temporary file and renamed into place, so a crash never leaves a
 partial file under a digest name. Writes are not fsynced one by one: the ingest calls
@@ -68,6 +74,33 @@ def sniff_content_type(data: bytes) -> str:
     return "application/octet-stream"
 
 
+#: File in the store root naming its layout.
+LAYOUT_FILE = ".layout"
+FLAT = "ab/sha256"  # one level of 256 folders: every store made from now on
+NESTED = "ab/cd/sha256"  # two levels: stores made before .layout existed
+_LEVELS = {FLAT: 1, NESTED: 2}
+
+
+def store_layout(root: Path) -> str:
+    """The layout of the store at ``root`` (recorded on first use; see the module docstring)."""
+    marker = root / LAYOUT_FILE
+    try:
+        layout = marker.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        # Blobs but no layout file: a store of an earlier version, two levels deep.
+        earlier = any(not name.startswith(".") for name in os.listdir(root))
+        layout = NESTED if earlier else FLAT
+        tmp = root / f".layout.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp.write_text(layout + "\n", encoding="utf-8")
+        os.replace(tmp, marker)  # two processes opening a new store write the same text
+    if layout not in _LEVELS:
+        raise MediaError(
+            f"media store {root}: {LAYOUT_FILE} says {layout!r}, not {FLAT!r} or {NESTED!r}; "
+            f"restore the file (a store of blobs under ab/cd/ folders is {NESTED!r})"
+        )
+    return layout
+
+
 class MediaStore:
     """Blobs on disk under ``root``, addressed by their SHA-256."""
 
@@ -75,6 +108,8 @@ class MediaStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._root = str(self.root)
+        self.layout = store_layout(self.root)
+        self._levels = _LEVELS[self.layout]
         # Fan-out folders known to exist: the ingest stores thousands of blobs a second,
         # and a mkdir (or pathlib) per blob cost more than writing it.
         self._folders: set[str] = set()
@@ -88,7 +123,12 @@ class MediaStore:
         """Path of a blob relative to the root (what the database stores)."""
         if not _SHA256.match(sha256):
             raise MediaError(f"sha256 {sha256!r} is not 64 lower-case hex digits")
-        return Path(sha256[:2]) / sha256[2:4] / sha256
+        return Path(self._relative(sha256))
+
+    def _relative(self, sha256: str) -> str:
+        if self._levels == 1:
+            return os.path.join(sha256[:2], sha256)
+        return os.path.join(sha256[:2], sha256[2:4], sha256)
 
     def path_for(self, sha256: str) -> Path:
         """Absolute path of a blob (it may not exist)."""
@@ -98,7 +138,7 @@ class MediaStore:
         """True if the blob's file exists."""
         if not _SHA256.match(sha256):
             raise MediaError(f"sha256 {sha256!r} is not 64 lower-case hex digits")
-        return os.path.isfile(os.path.join(self._root, sha256[:2], sha256[2:4], sha256))
+        return os.path.isfile(os.path.join(self._root, self._relative(sha256)))
 
     def put(self, data: bytes, expected_sha256: str | None = None) -> StoredMedia:
         """Store ``data``; refuse it if it does not hash to ``expected_sha256``."""
@@ -107,11 +147,10 @@ class MediaStore:
             raise MediaError(
                 f"media bytes hash to {digest}, not to the announced {expected_sha256}"
             )
-        folder = os.path.join(self._root, digest[:2], digest[2:4])
-        path = os.path.join(folder, digest)
-        # The ingest stores thousands of small blobs a second into a store whose 65,536
-        # fan-out folders mostly do not exist yet: one mkdir, and no stat of a file that
-        # cannot be in a folder we have just made.
+        path = os.path.join(self._root, self._relative(digest))
+        folder = os.path.dirname(path)
+        # The ingest stores thousands of small blobs a second: one mkdir the first time a
+        # folder is used, and no stat of a file that cannot be in a folder just made.
         known = folder in self._folders or not self._made(folder)
         if known and os.path.isfile(path):
             return StoredMedia(digest, path, len(data), new=False)
@@ -176,7 +215,7 @@ class MediaStore:
             "size": stored.size,
             "content_type": content_type,
             # relative_path without the checks: put() made the digest itself.
-            "path": os.path.join(stored.sha256[:2], stored.sha256[2:4], stored.sha256),
+            "path": self._relative(stored.sha256),
             "received_at": utcnow(),
         }
 

@@ -145,6 +145,8 @@ def export_case(
         for m in ev.media:
             stored = session.get(Media, m.sha256)
             candidates = [stored.path] if stored is not None else []
+            # Where the media store keeps it: one fan-out level, or two in older stores.
+            candidates.append(str(Path(m.sha256[:2]) / m.sha256))
             candidates.append(str(Path(m.sha256[:2]) / m.sha256[2:4] / m.sha256))
             found = next(
                 (p for c in candidates if (p := _resolve(c, [Path(media_dir)])) is not None), None

@@ -14,7 +14,7 @@ from cases.db import make_engine, session_factory, upgrade
 from cases.models import Case, CaseEvidence, DeadLetter, Device, Evidence
 from gateway.devices import DeviceError, register_device, revoke_device
 from gateway.ingest import IngestMetrics, Processor
-from gateway.media import MediaStore
+from gateway.media import FLAT, LAYOUT_FILE, NESTED, MediaError, MediaStore
 from telemetry.contract import EvidenceMessage, topic_for
 from telemetry.signing import DeviceKey
 
@@ -146,12 +146,44 @@ def test_media_store_content_addressed(tmp_path: Path) -> None:
     data = b"\xff\xd8\xffhello"
     sha = hashlib.sha256(data).hexdigest()
     first = store.put(data, expected_sha256=sha)
-    assert first.new and first.path == tmp_path / sha[:2] / sha[2:4] / sha
+    assert first.new and first.path == tmp_path / sha[:2] / sha  # one fan-out level
     assert not store.put(data).new
     store.sync()
     assert store.verify(sha)
     first.path.write_bytes(b"changed")
     assert not store.verify(sha)
+
+
+def test_media_store_of_an_earlier_version_keeps_its_two_levels(tmp_path: Path) -> None:
+    """A store made before the layout file existed has its blobs under ab/cd/: they are
+    found, new blobs go there too, and the layout is recorded; a new store is flat."""
+    old_blob = b"\xff\xd8\xffold"
+    old_sha = hashlib.sha256(old_blob).hexdigest()
+    legacy = tmp_path / "legacy"
+    (legacy / old_sha[:2] / old_sha[2:4]).mkdir(parents=True)
+    (legacy / old_sha[:2] / old_sha[2:4] / old_sha).write_bytes(old_blob)
+
+    store = MediaStore(legacy)
+    assert store.layout == NESTED and (legacy / LAYOUT_FILE).read_text().strip() == NESTED
+    assert store.has(old_sha) and store.read(old_sha) == old_blob and store.verify(old_sha)
+    assert not store.put(old_blob).new
+    new_blob = b"\xff\xd8\xffnew"
+    new_sha = hashlib.sha256(new_blob).hexdigest()
+    stored = store.put(new_blob)
+    assert stored.path == legacy / new_sha[:2] / new_sha[2:4] / new_sha
+    assert store.row(stored, "image/jpeg")["path"] == f"{new_sha[:2]}/{new_sha[2:4]}/{new_sha}"
+    assert MediaStore(legacy).layout == NESTED  # reopened: the recorded layout holds
+
+    fresh = MediaStore(tmp_path / "fresh")
+    assert fresh.layout == FLAT
+    assert fresh.put(new_blob).path == tmp_path / "fresh" / new_sha[:2] / new_sha
+    assert fresh.relative_path(new_sha) == Path(new_sha[:2]) / new_sha
+
+
+def test_media_store_refuses_an_unknown_layout(tmp_path: Path) -> None:
+    (tmp_path / LAYOUT_FILE).write_text("ab/cd/ef/sha256\n")
+    with pytest.raises(MediaError, match=r"\.layout says 'ab/cd/ef/sha256'"):
+        MediaStore(tmp_path)
 
 
 def test_media_store_shared_by_two_workers(tmp_path: Path) -> None:
@@ -162,7 +194,7 @@ def test_media_store_shared_by_two_workers(tmp_path: Path) -> None:
     sha = hashlib.sha256(data).hexdigest()
     assert first.put(data).new
     assert not second.put(data).new  # its folder exists, made by the other store
-    (tmp_path / sha[:2] / sha[2:4] / sha).unlink()  # gone (e.g. removed by hand): stored again
+    (tmp_path / sha[:2] / sha).unlink()  # gone (e.g. removed by hand): stored again
     assert second.put(data).new and second.verify(sha) and first.has(sha)
     assert not list(tmp_path.rglob("*.tmp"))  # no temporary file left behind
 
