@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
+from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, func, insert, select
@@ -55,10 +56,26 @@ def next_case_number(session: Session, department: str, when: datetime) -> str:
     return f"{prefix}{max(serials, default=0) + 1:05d}"
 
 
+# Departments found in the database, per engine: the ingest opens cases in every batch,
+# and a query per batch for a row that is not removed while cases refer to it is wasted.
+# Only rows found committed are remembered (one made here could still be rolled back), and
+# an insert that fails anyway (a department removed by hand) forgets the engine's entries.
+_known_departments: WeakKeyDictionary[Any, set[str]] = WeakKeyDictionary()
+
+
 def _ensure_department(session: Session, code: str) -> None:
+    known = _known_departments.setdefault(session.get_bind(), set())
+    if code in known:
+        return
     if session.get(Department, code) is None:
         session.add(Department(id=code, name=code, name_zh=code))
         session.flush()
+    else:
+        known.add(code)
+
+
+def _forget_departments(session: Session) -> None:
+    _known_departments.pop(session.get_bind(), None)
 
 
 def attach_to_case(
@@ -158,16 +175,30 @@ def _case_row(
 
 
 def _opened_entry(case: Case, evidence_id: str) -> tuple[str, str, dict[str, Any]]:
-    return (
-        "case.opened",
-        f"case:{case.number}",
+    return _opened_entry_of(
         {
-            "case": case.number,
-            "state": "suspected",
+            "number": case.number,
             "class_name": case.class_name,
             "violation_code": case.violation_code,
             "lat": case.lat,
             "lon": case.lon,
+        },
+        evidence_id,
+    )
+
+
+def _opened_entry_of(row: dict[str, Any], evidence_id: str) -> tuple[str, str, dict[str, Any]]:
+    """The ``case.opened`` audit entry of a new case, from its column values."""
+    return (
+        "case.opened",
+        f"case:{row['number']}",
+        {
+            "case": row["number"],
+            "state": "suspected",
+            "class_name": row["class_name"],
+            "violation_code": row["violation_code"],
+            "lat": row["lat"],
+            "lon": row["lon"],
             "evidence_id": evidence_id,
         },
     )
@@ -212,6 +243,13 @@ class Sighting(Protocol):
     def captured_at(self) -> datetime: ...
 
 
+class CaseRef(NamedTuple):
+    """The case an item went to (what :func:`attach_many` returns for each item)."""
+
+    id: int
+    number: str
+
+
 @dataclass(eq=False)  # compared and hashed by identity
 class _Slot:
     """A case an item of the batch goes to: an open one from the database, or a new one."""
@@ -220,13 +258,16 @@ class _Slot:
     lat: float
     lon: float
     seen: datetime  # newest capture (or opening) time, for the window
-    case: Case | None = None
+    case: Case | None = None  # an open case loaded from the database
+    ref: CaseRef | None = None  # its id and number (new cases have only these)
+    row: dict[str, Any] | None = None  # a new case's column values
     first: Sighting | None = None  # the item that opens a new case
     items: list[Sighting] = field(default_factory=list)
     newest: datetime | None = None  # newest capture among this batch's items
 
 
 _links = cast(Table, CaseEvidence.__table__)
+_cases = cast(Table, Case.__table__)
 
 
 def attach_many(
@@ -235,11 +276,15 @@ def attach_many(
     distance_m: float = 50.0,
     window: timedelta = timedelta(days=30),
     at: datetime | None = None,
-) -> list[Case]:
+    *,
+    new_evidence: bool = False,
+) -> list[CaseRef]:
     """Attach stored evidence items to cases as :func:`attach_to_case` would, one by one.
 
     The items are taken in order, each joining the nearest matching open case, including
-    cases opened by earlier items of the same call; returns each item's case. Set-based:
+    cases opened by earlier items of the same call; returns each item's case (id and
+    number). ``new_evidence``: the items were stored in this transaction, so none can be
+    linked to a case yet (the query for existing links is skipped). Set-based:
     one query for the links that already exist, one query for the open cases per
     (class, site) group, one insert for the new cases (numbered in one query per
     department), one for the links, and the audit entries in the session's open
@@ -250,11 +295,12 @@ def attach_many(
     if not evidence:
         return []
     now = at or utcnow()
-    ids = [e.id for e in evidence]
-    query = select(CaseEvidence.evidence_id, CaseEvidence.case_id).where(
-        CaseEvidence.evidence_id.in_(set(ids))
-    )
-    linked: dict[str, int] = {eid: cid for eid, cid in session.execute(query)}
+    linked: dict[str, int] = {}
+    if not new_evidence:
+        query = select(CaseEvidence.evidence_id, CaseEvidence.case_id).where(
+            CaseEvidence.evidence_id.in_({e.id for e in evidence})
+        )
+        linked = {eid: cid for eid, cid in session.execute(query)}
     # Candidate open cases per class: one box query per (class, site) group, as large as
     # the group's items plus the radius, so that it holds every case any item could join.
     groups: dict[tuple[str, str], list[Sighting]] = {}
@@ -281,6 +327,7 @@ def attach_many(
                     case.class_name, case.lat, case.lon, case.last_evidence_at or case.opened_at
                 )
                 slot.case = case
+                slot.ref = CaseRef(case.id, case.number)
                 known[case.id] = slot
                 slots.setdefault(class_name, []).append(slot)
 
@@ -308,12 +355,13 @@ def attach_many(
     link_rows: list[dict[str, Any]] = []
     for slot in used:
         target = _case_of(slot)
-        if slot not in opened:  # new cases were inserted with these values
-            if target.last_evidence_at is None or (
-                slot.newest is not None and slot.newest > target.last_evidence_at
+        if slot.case is not None:  # new cases were inserted with these values
+            case = slot.case
+            if case.last_evidence_at is None or (
+                slot.newest is not None and slot.newest > case.last_evidence_at
             ):
-                target.last_evidence_at = slot.newest
-            target.updated_at = now
+                case.last_evidence_at = slot.newest
+            case.updated_at = now
         link_rows += [
             {"case_id": target.id, "evidence_id": e.id, "attached_at": now} for e in slot.items
         ]
@@ -330,7 +378,8 @@ def attach_many(
         done.add(e.id)
         target = _case_of(slot_of)
         if slot_of in opened and slot_of.first is e:
-            entries.append(_opened_entry(target, e.id))
+            assert slot_of.row is not None
+            entries.append(_opened_entry_of(slot_of.row, e.id))
         entries.append(
             (
                 "case.evidence_attached",
@@ -340,19 +389,19 @@ def attach_many(
         )
     journal.record_many(session, INTAKE_ACTOR, entries)
 
-    before: dict[int, Case] = {}
+    before: dict[int, CaseRef] = {}
     if linked:
-        linked_cases = select(Case).where(Case.id.in_(set(linked.values())))
-        before = {c.id: c for c in session.scalars(linked_cases)}
+        linked_cases = select(Case.id, Case.number).where(Case.id.in_(set(linked.values())))
+        before = {cid: CaseRef(cid, number) for cid, number in session.execute(linked_cases)}
     return [
         _case_of(assigned[e.id]) if e.id in assigned else before[linked[e.id]] for e in evidence
     ]
 
 
-def _case_of(slot: _Slot) -> Case:
-    if slot.case is None:  # pragma: no cover - every used slot has its case by now
+def _case_of(slot: _Slot) -> CaseRef:
+    if slot.ref is None:  # pragma: no cover - every used slot has its case by now
         raise CasesError("internal error: a batch item was left without a case")
-    return slot.case
+    return slot.ref
 
 
 def _nearest_slot(
@@ -379,9 +428,9 @@ def _open_cases(session: Session, new: list[_Slot], now: datetime) -> set[_Slot]
     departments: dict[str, None] = {}
     for slot in new:
         departments.setdefault(route_for(slot.class_name).department, None)
-    for code in departments:
-        _ensure_department(session, code)
     for _attempt in range(5):
+        for code in departments:
+            _ensure_department(session, code)
         serial: dict[str, int] = {}
         rows: list[dict[str, Any]] = []
         for slot in new:
@@ -396,13 +445,16 @@ def _open_cases(session: Session, new: list[_Slot], now: datetime) -> set[_Slot]
             rows.append(_case_row(slot.first, number, department, now, slot.newest))
         try:
             with session.begin_nested():
-                # ORM bulk INSERT ... RETURNING: persistent Case objects without the unit of
-                # work's per-object bookkeeping (which cost more than the rest of intake).
-                stmt = insert(Case).returning(Case, sort_by_parameter_order=True)
-                cases = list(session.scalars(stmt, rows))
+                # A Core INSERT ... RETURNING id: the ingest needs only the new cases' ids
+                # and numbers, and building ORM objects for them cost more than the insert.
+                stmt = insert(_cases).returning(_cases.c.id, sort_by_parameter_order=True)
+                ids = list(session.scalars(stmt, rows))
         except IntegrityError:
+            # Another writer took a number (or a department went missing): once more.
+            _forget_departments(session)
             continue
-        for slot, case in zip(new, cases, strict=True):
-            slot.case = case
+        for slot, case_id, row in zip(new, ids, rows, strict=True):
+            slot.ref = CaseRef(case_id, row["number"])
+            slot.row = row
         return set(new)
     raise CasesError(f"could not allocate case numbers for departments {', '.join(departments)}")

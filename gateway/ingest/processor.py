@@ -261,7 +261,10 @@ class Processor:
         case_refs: list[str | None] = [None] * len(stored)
         if self.attach and stored:
             cases = attach_many(
-                session, [p.record for p in stored], distance_m=self.attach_distance_m
+                session,
+                [p.record for p in stored],
+                distance_m=self.attach_distance_m,
+                new_evidence=True,  # just inserted by store_evidence_many: no links yet
             )
             case_refs = [str(c.number) for c in cases]
         for p, case_ref in zip(stored, case_refs, strict=True):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from cases import audit
@@ -18,7 +18,7 @@ from cases.db import make_engine, session_factory
 from cases.errors import NotFoundError
 from cases.evidence import EvidenceRecord, store_evidence, store_evidence_many
 from cases.intake import attach_many, attach_to_case, next_case_number
-from cases.models import Case, CaseEvidence
+from cases.models import Case, CaseEvidence, Department
 
 from .factories import BASE_LAT, BASE_LON, evidence_record
 
@@ -209,3 +209,31 @@ def test_attach_many_matches_one_by_one(
     assert len(set(one_by_one)) == 5  # A, Q and the new N1, N2, N3: each rule had its say
     assert _record_state(session, skip) == expected
     assert audit.verify(session).ok
+
+
+def test_attach_many_remakes_a_department_removed_after_it_was_seen(session: Session) -> None:
+    """Intake remembers the departments it found; one removed since (by an administrator,
+    with its cases) is made again instead of the batch failing on the missing row."""
+    t0 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+    first = evidence_record(evidence_id="ev-a", seq=1, captured_at=t0)
+    store_evidence(session, first)
+    [ref] = attach_many(session, [first], new_evidence=True)
+    session.commit()
+    department = session.get(Case, ref.id).department  # type: ignore[union-attr]
+    second = evidence_record(evidence_id="ev-b", seq=2, lat=BASE_LAT + 0.01, captured_at=t0)
+    store_evidence(session, second)
+    attach_many(session, [second], new_evidence=True)  # the department is found, remembered
+    session.commit()
+
+    session.execute(delete(CaseEvidence))
+    session.execute(delete(Case))
+    session.execute(delete(Department).where(Department.id == department))
+    session.commit()
+
+    third = evidence_record(evidence_id="ev-c", seq=3, captured_at=t0)
+    store_evidence(session, third)
+    [again] = attach_many(session, [third], new_evidence=True)
+    session.commit()
+    case = session.get(Case, again.id)
+    assert case is not None and case.department == department and case.number == again.number
+    assert session.get(Department, department) is not None
