@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -400,19 +400,24 @@ class Processor:
                 shas.update(msg.media_sha256)
         found = [m for m in batch.parsed.values() if isinstance(m, EvidenceMessage)]
         if found:
+            # One query for both: the ids already recorded (duplicates) and the sequence
+            # numbers already used (replays).
             ids = {m.id for m in found}
-            for eid, sig in session.execute(
-                select(Evidence.id, Evidence.signature).where(Evidence.id.in_(ids))
-            ):
-                batch.existing[eid] = sig
             vehicles = {m.vehicle_id for m in found}
             seqs = {m.sequence for m in found}
-            for eid, vehicle, seq in session.execute(
-                select(Evidence.id, Evidence.vehicle_id, Evidence.device_seq).where(
-                    Evidence.vehicle_id.in_(vehicles), Evidence.device_seq.in_(seqs)
+            query = select(
+                Evidence.id, Evidence.signature, Evidence.vehicle_id, Evidence.device_seq
+            ).where(
+                or_(
+                    Evidence.id.in_(ids),
+                    and_(Evidence.vehicle_id.in_(vehicles), Evidence.device_seq.in_(seqs)),
                 )
-            ):
-                batch.sequences.setdefault((vehicle, seq), eid)
+            )
+            for eid, sig, vehicle, seq in session.execute(query):
+                if eid in ids:
+                    batch.existing[eid] = sig
+                if vehicle in vehicles and seq in seqs:
+                    batch.sequences.setdefault((vehicle, seq), eid)
         if shas:
             rows = session.scalars(select(Media.sha256).where(Media.sha256.in_(shas)))
             batch.media.update(sha for sha in rows if self.media.has(sha))
