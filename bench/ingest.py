@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -321,10 +322,11 @@ def paced(
     """Submit ``--paced-items`` at ``rate``/s; latency percentiles from due time to commit.
 
     Items get sequence numbers from ``first`` on (default: right after the burst); ``count``
-    items instead of ``--paced-items``. Item k is due at ``start + k / rate``; whatever is
-    due is handed to the outbox together (``submit_many``, as a vehicle hands over one
-    frame's detections), and its latency counts from when it was due, so a late submission
-    is not hidden.
+    items instead of ``--paced-items``. Item k falls at ``k / rate`` and is due with the
+    camera frame it falls in (frames every ``--frame-ms``; 0: each item on its own), since
+    vision hands over a frame's detections together. What is due is handed to the outbox
+    in one ``submit_many``, and each item's latency counts from its frame's time, so a late
+    submission is not hidden.
     """
     n = args.paced_items if count is None else count
     first = args.items if first is None else first
@@ -338,7 +340,10 @@ def paced(
     query = text(
         "SELECT device_seq FROM evidence WHERE vehicle_id = :vehicle AND device_seq >= :low"
     )
+    frame = args.frame_ms / 1000.0
+    offsets = [(math.floor(j / rate / frame) * frame if frame > 0 else j / rate) for j in range(n)]
     start = time.monotonic()
+    due_at = [start + o for o in offsets]
     next_poll = start
     k = 0
     deadline = start + n / rate + args.timeout
@@ -347,7 +352,9 @@ def paced(
             now = time.monotonic()
             if now > deadline:
                 raise RuntimeError(f"paced items not ingested within {args.timeout} s")
-            due = min(n, int((now - start) * rate) + 1)
+            due = k
+            while due < n and due_at[due] <= now:
+                due += 1
             if k < due:
                 pub.submit_many(items[k:due])
                 k = due
@@ -361,11 +368,11 @@ def paced(
                 while lowest in seen:
                     lowest += 1
                 next_poll = now + poll
-            next_submit = start + k / rate if k < n else next_poll
+            next_submit = due_at[k] if k < n else next_poll
             pause = min(next_poll, next_submit) - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
-    lat = sorted((seen[j] - (start + j / rate)) * 1000.0 for j in range(n))
+    lat = sorted((seen[j] - due_at[j]) * 1000.0 for j in range(n))
     p50 = statistics.median(lat)
     p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
     return {"p50_ms": p50, "p99_ms": p99}
@@ -522,6 +529,12 @@ def main() -> int:
         help="comma-separated offered rates (items/s): p50/p99 at each, after the paced run",
     )
     p.add_argument("--sweep-seconds", type=float, default=5.0, help="length of each sweep run")
+    p.add_argument(
+        "--frame-ms",
+        type=float,
+        default=0.0,
+        help="paced items come in camera frames this far apart (0: one by one)",
+    )
     p.add_argument("--timeout", type=float, default=600.0)
     args = p.parse_args()
     settings = {x.strip() for x in args.settings.split(",") if x.strip()}
