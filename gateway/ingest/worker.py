@@ -341,6 +341,7 @@ class IngestWorker:
                 else:
                     if not item.deadline:
                         item.deadline = item.received + self.media_wait_s
+                        self.metrics.count("waited_for_media")  # each item once
                     self._waiting.append(item)
             self._ack_all(acks)
 
