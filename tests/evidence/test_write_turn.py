@@ -86,6 +86,15 @@ def test_a_hung_holder_is_waited_for_only_until_the_timeout(tmp_path: Path) -> N
                 waited = time.monotonic() - start
         assert 0.2 <= waited < 1.0
         assert impatient.timeouts == 1
+        # The hung holder let go: the abandoned wait must not keep the turn for itself.
+        third = WriteTurn(db, timeout_s=2.0)
+        try:
+            start = time.monotonic()
+            with third:
+                assert time.monotonic() - start < 1.0
+            assert third.timeouts == 0
+        finally:
+            third.close()
     finally:
         hung.close()
         impatient.close()
