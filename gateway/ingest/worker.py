@@ -394,9 +394,10 @@ class IngestWorker:
                 )
             # Media files must be on disk before the rows that point to them are committed.
             t1 = time.perf_counter()
-            # Also when this store wrote nothing new: a blob found on disk may have been
-            # written by another ingest process that has not synced it yet.
-            if self.media.unsynced or any(o.status == "media" for o in outcomes):
+            # Also when the precheck's files were synced above (cheap then): a blob found
+            # on disk may have been written by another ingest process that has not synced
+            # it yet, and a careful redo writes its files here.
+            if any(o.status == "media" for o in outcomes):
                 self.media.sync()
             t2 = time.perf_counter()
             session.commit()
