@@ -58,8 +58,10 @@ def next_case_number(session: Session, department: str, when: datetime) -> str:
 
 # Departments found in the database, per engine: the ingest opens cases in every batch,
 # and a query per batch for a row that is not removed while cases refer to it is wasted.
-# Only rows found committed are remembered (one made here could still be rolled back), and
-# an insert that fails anyway (a department removed by hand) forgets the engine's entries.
+# Only rows found are remembered, not ones this call adds. A row found may still vanish (a
+# rolled-back transaction that had added it, or a department removed by hand): the case
+# insert then fails on its foreign key, and _open_cases forgets the engine's entries and
+# tries again.
 _known_departments: WeakKeyDictionary[Any, set[str]] = WeakKeyDictionary()
 
 

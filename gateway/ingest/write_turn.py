@@ -27,7 +27,7 @@ class WriteTurn:
     """An exclusive turn at writing to the SQLite database at ``database``.
 
     ``with turn:`` waits (at most ``timeout_s``) for the turn and gives it back at the end.
-    ``waited_s`` adds up the time spent waiting, for the ingest's metrics.
+    ``waited_s`` adds up the time spent waiting for it, ``timeouts`` the waits given up.
 
     A free turn is taken at once (``LOCK_NB``). A taken one is waited for by a helper
     thread in a blocking ``flock``, which the kernel wakes the moment the holder lets go,
