@@ -31,22 +31,28 @@ baseline's items/s.
 The settings with two ingest processes run the product's own scale-out, ``python -m
 gateway.ingest --processes 2`` (a supervisor and two processes on a shared subscription).
 ``--sweep 1000,1500,2000`` adds p50 / p99 at each offered rate (``*_p99_ms_at_<rate>``),
-each over ``--sweep-seconds`` (default 5) of items at that rate.
+each over ``--sweep-seconds`` (default 5) of items at that rate. ``--raw-sweep RATES`` does
+the same with the items written to the broker by a raw-socket load generator instead of the
+vehicle's outbox and publisher (``*_raw_p99_ms_at_<rate>``): the gateway's own latency,
+publish → committed, with the vehicle's work off the two cores.
 
 Usage: ``python bench/ingest.py [--items 3000] [--settings sqlite,sqlite2,pg1,pg2]
-[--sweep RATES] [--postgres URL] [--no-postgres]``
+[--sweep RATES] [--raw-sweep RATES] [--postgres URL] [--no-postgres]``
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import platform
 import shutil
 import signal
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -71,6 +77,7 @@ from cases.db import make_engine, session_factory, upgrade  # noqa: E402
 from cases.models import Evidence  # noqa: E402
 from gateway.devices import register_device  # noqa: E402
 from gateway.ingest.broker import MosquittoProcess, free_port, write_plain_config  # noqa: E402
+from telemetry.contract import EvidenceMessage, topic_for  # noqa: E402
 from telemetry.outbox import Outbox  # noqa: E402
 from telemetry.publisher import EvidencePublisher  # noqa: E402
 from telemetry.signing import DeviceKey  # noqa: E402
@@ -240,30 +247,34 @@ def run_setting(
             f"p99 {result['p99_ms']:.0f} ms"
         )
         first = args.items + args.paced_items
-        for rate in args.sweep_rates:
-            # A paced run at each offered rate, long enough (--sweep-seconds) for a queue to
-            # build up where the rate is more than the ingest keeps up with.
-            n = max(1, round(rate * args.sweep_seconds))
-            broker_pids = args.broker_pids
-            cpu = (ingest.cpu_seconds(), time.process_time(), cpu_seconds(broker_pids))
-            r = paced(sessions, pub, key, vehicle, args, rate, first, n)
-            # Where the two cores went, per item: the ingest, this process (the vehicle's
-            # outbox and publisher, the pacing and polling) and the broker.
-            spent = (
-                ingest.cpu_seconds() - cpu[0],
-                time.process_time() - cpu[1],
-                cpu_seconds(broker_pids) - cpu[2],
-            )
-            first += n
-            result[f"p50_ms_at_{rate:g}"], result[f"p99_ms_at_{rate:g}"] = r["p50_ms"], r["p99_ms"]
-            for part, seconds in zip(("ingest", "vehicle", "broker"), spent, strict=True):
-                result[f"cpu_ms_{part}_at_{rate:g}"] = seconds / n * 1000
-            log(
-                f"[{tag}] offered {rate:.0f}/s: p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} "
-                f"ms; CPU per item: ingest {spent[0] / n * 1000:.2f} ms, vehicle and bench "
-                f"{spent[1] / n * 1000:.2f} ms, broker "
-                f"{spent[2] / n * 1000:.2f} ms"
-            )
+        raw = RawPublisher(port, f"bench-raw-{tag}") if args.raw_sweep_rates else None
+        try:
+            for sender, rates, label in (
+                (pub, args.sweep_rates, ""),
+                (raw, args.raw_sweep_rates, "raw_"),
+            ):
+                for rate in rates:
+                    assert sender is not None
+                    # A paced run at each offered rate, long enough (--sweep-seconds) for a
+                    # queue to build up where the rate is more than the ingest keeps up with.
+                    n = max(1, round(rate * args.sweep_seconds))
+                    r, spent = sweep_at(
+                        sessions, sender, key, vehicle, args, rate, first, n, ingest
+                    )
+                    first += n
+                    result[f"{label}p50_ms_at_{rate:g}"] = r["p50_ms"]
+                    result[f"{label}p99_ms_at_{rate:g}"] = r["p99_ms"]
+                    for part, ms in spent.items():
+                        result[f"{label}cpu_ms_{part}_at_{rate:g}"] = ms
+                    log(
+                        f"[{tag}] {'raw publisher, ' if label else ''}offered {rate:.0f}/s: "
+                        f"p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms; CPU per item: "
+                        f"ingest {spent['ingest']:.2f} ms, vehicle and bench "
+                        f"{spent['vehicle']:.2f} ms, broker {spent['broker']:.2f} ms"
+                    )
+        finally:
+            if raw is not None:
+                raw.stop()
         ingest.stop()
         counts = ingest.counts()
         ingest = None
@@ -309,9 +320,95 @@ def run_setting(
     return result
 
 
+Item = tuple[EvidenceMessage, dict[str, bytes]]
+
+
+def _mqtt_packet(first_byte: int, body: bytes) -> bytes:
+    """An MQTT control packet: fixed header (type and flags, remaining length) and body."""
+    length, n = b"", len(body)
+    while True:  # the remaining length's variable byte integer
+        n, digit = divmod(n, 128)
+        length += bytes([digit | (0x80 if n else 0)])
+        if not n:
+            return bytes([first_byte]) + length + body
+
+
+def _mqtt_str(text: str | bytes) -> bytes:
+    data = text.encode() if isinstance(text, str) else text
+    return struct.pack("!H", len(data)) + data
+
+
+class RawPublisher:
+    """A load generator: pre-encoded MQTT 5 PUBLISH packets (QoS 1) written to a socket.
+
+    For the ``--raw-sweep`` latency, the gateway's own (broker and ingest, publish →
+    committed): the same signed items and the same broker, but next to no CPU spent on the
+    sending side, as a load generator for a server should (paho costs about 0.15 ms per
+    message in Python, and the vehicle's outbox more; on a real vehicle both run on the
+    vehicle's computer, not on the gateway's two cores). The packets are built before the
+    run; a thread reads the broker's PUBACKs and drops them (the bench watches the case
+    record, not the acknowledgements).
+    """
+
+    def __init__(self, port: int, client_id: str) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        try:
+            # CONNECT: protocol MQTT 5, clean start, no keep-alive, no properties.
+            connect = _mqtt_str("MQTT") + bytes([5, 0x02, 0, 0, 0]) + _mqtt_str(client_id)
+            self.sock.sendall(_mqtt_packet(0x10, connect))
+            connack = self.sock.recv(64)
+            if len(connack) < 4 or connack[0] != 0x20 or connack[3] != 0:
+                raise RuntimeError(f"raw publisher: the broker refused the connection: {connack!r}")
+        except BaseException:
+            self.sock.close()
+            raise
+        self._next_id = 0
+        self._reader = threading.Thread(target=self._drain, name="raw-publisher", daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                if not self.sock.recv(1 << 16):
+                    return
+            except TimeoutError:
+                continue
+            except OSError:  # closed by stop()
+                return
+
+    def prepare(self, items: list[Item]) -> Any:
+        """A ``send(items)`` for :func:`paced`: every packet is built now, not when due."""
+        packets: dict[int, bytes] = {}
+        for msg, media in items:
+            site, vehicle = msg.site_id, msg.vehicle_id
+            messages = [
+                *((topic_for(site, vehicle, "media", sha256=h), b) for h, b in media.items()),
+                (topic_for(site, vehicle, "evidence"), msg.to_json()),
+            ]  # media first, then the evidence that points to them
+            data = b""
+            for topic, payload in messages:
+                # Packet ids 1..65535 in turn: far more than are ever in flight here.
+                self._next_id = self._next_id % 65535 + 1
+                body = _mqtt_str(topic) + struct.pack("!H", self._next_id) + b"\x00" + payload
+                data += _mqtt_packet(0x32, body)  # PUBLISH, QoS 1
+            packets[id(msg)] = data
+
+        def send(due: list[Item]) -> None:
+            self.sock.sendall(b"".join(packets[id(msg)] for msg, _media in due))
+
+        return send
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.sendall(_mqtt_packet(0xE0, b""))  # DISCONNECT
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self._reader.join(5)
+
+
 def paced(
     sessions: Any,
-    pub: EvidencePublisher,
+    pub: EvidencePublisher | RawPublisher,
     key: DeviceKey,
     vehicle: str,
     args: argparse.Namespace,
@@ -326,13 +423,15 @@ def paced(
     camera frame it falls in (frames every ``--frame-ms``; 0: each item on its own), since
     vision hands over a frame's detections together. What is due is handed to the outbox
     in one ``submit_many``, and each item's latency counts from its frame's time, so a late
-    submission is not hidden.
+    submission is not hidden. With a :class:`RawPublisher` the items are published
+    straight away instead (QoS 1, no outbox), their MQTT packets built beforehand.
     """
     n = args.paced_items if count is None else count
     first = args.items if first is None else first
     # Built and signed beforehand: on a vehicle that is its own computer's work, and here it
     # would take CPU from the two cores the gateway is measured on.
     items = [make_item(key, vehicle, first + k, "paced", args.media_bytes) for k in range(n)]
+    send = pub.prepare(items) if isinstance(pub, RawPublisher) else pub.submit_many
     seen: dict[int, float] = {}  # k -> when the bench first saw item k committed
     lowest = 0  # every item below this one has been seen
     poll = args.poll_ms / 1000.0
@@ -356,7 +455,7 @@ def paced(
             while due < n and due_at[due] <= now:
                 due += 1
             if k < due:
-                pub.submit_many(items[k:due])
+                send(items[k:due])
                 k = due
             if now >= next_poll:
                 rows = s.execute(query, {"vehicle": vehicle, "low": first + lowest}).all()
@@ -376,6 +475,30 @@ def paced(
     p50 = statistics.median(lat)
     p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
     return {"p50_ms": p50, "p99_ms": p99}
+
+
+def sweep_at(
+    sessions: Any,
+    sender: EvidencePublisher | RawPublisher,
+    key: DeviceKey,
+    vehicle: str,
+    args: argparse.Namespace,
+    rate: float,
+    first: int,
+    n: int,
+    ingest: Ingest,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """:func:`paced` at ``rate``, and where the two cores went meanwhile, in ms per item: the
+    ingest, this process (the vehicle's publisher, the pacing and polling) and the broker."""
+    cpu = (ingest.cpu_seconds(), time.process_time(), cpu_seconds(args.broker_pids))
+    r = paced(sessions, sender, key, vehicle, args, rate, first, n)
+    spent = (
+        ingest.cpu_seconds() - cpu[0],
+        time.process_time() - cpu[1],
+        cpu_seconds(args.broker_pids) - cpu[2],
+    )
+    parts = ("ingest", "vehicle", "broker")
+    return r, {part: s / n * 1000 for part, s in zip(parts, spent, strict=True)}
 
 
 def baseline(tmp: Path, port: int, args: argparse.Namespace) -> float:
@@ -434,7 +557,6 @@ def cpu_breakdown(tmp: Path, n: int, media_bytes: int) -> dict[str, float]:
     import gateway.ingest.processor as proc
     from cases.audit import AuditWriter
     from gateway.media import MediaStore
-    from telemetry.contract import topic_for
 
     spent: dict[str, float] = {"store_evidence_many": 0.0, "attach_many": 0.0}
     originals = {name: getattr(proc, name) for name in spent}
@@ -496,9 +618,9 @@ def report(result: dict[str, Any], prefix: str, r: dict[str, float]) -> None:
     for k in ("p50_ms", "p99_ms", "paced_rate"):
         result[f"{prefix}_{k}"] = round(r[k], 1)
     for k, v in r.items():
-        if k.startswith(("p50_ms_at_", "p99_ms_at_")):
+        if k.startswith(("p50_ms_at_", "p99_ms_at_", "raw_p50_ms_at_", "raw_p99_ms_at_")):
             result[f"{prefix}_{k}"] = round(v, 1)
-        elif k.startswith("cpu_ms_") and "_at_" in k:
+        elif k.startswith(("cpu_ms_", "raw_cpu_ms_")) and "_at_" in k:
             result[f"{prefix}_{k}"] = round(v, 3)
 
 
@@ -528,6 +650,13 @@ def main() -> int:
         default="",
         help="comma-separated offered rates (items/s): p50/p99 at each, after the paced run",
     )
+    p.add_argument(
+        "--raw-sweep",
+        default="",
+        help="comma-separated offered rates (items/s): the same as --sweep, the items "
+        "written to the broker by a raw-socket load generator, the gateway's own latency "
+        "(raw_* keys)",
+    )
     p.add_argument("--sweep-seconds", type=float, default=5.0, help="length of each sweep run")
     p.add_argument(
         "--frame-ms",
@@ -545,12 +674,18 @@ def main() -> int:
         settings -= {"pg1", "pg2"}
     if not args.sqlite_two_workers:
         settings.discard("sqlite2")
-    try:
-        args.sweep_rates = [float(x) for x in args.sweep.split(",") if x.strip()]
-    except ValueError:
-        p.error(
-            f"--sweep {args.sweep!r}: give rates in items/s separated by commas, e.g. 1000,2000"
-        )
+    for option in ("sweep", "raw_sweep"):
+        given = getattr(args, option)
+        try:
+            rates = [float(x) for x in given.split(",") if x.strip()]
+        except ValueError:
+            rates = [0.0]
+        if any(not (r > 0 and math.isfinite(r)) for r in rates):
+            p.error(
+                f"--{option.replace('_', '-')} {given!r}: give rates in items/s (positive "
+                "numbers) separated by commas, e.g. 1000,2000"
+            )
+        setattr(args, f"{option}_rates", rates)
 
     tmp = Path(tempfile.mkdtemp(prefix="fp-bench-ingest-"))
     port = free_port()
