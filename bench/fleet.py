@@ -53,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import paho.mqtt.client as mqtt  # noqa: E402
+import psutil  # noqa: E402
 
 from gateway.ingest.broker import MosquittoProcess, free_port, write_plain_config  # noqa: E402
 from patrol.config import Settings  # noqa: E402
@@ -107,9 +108,9 @@ for s in sims:
 
 
 def cpu_of(pid: int) -> float:
-    """CPU seconds (user + system) of a process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system) of a process."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 class LiveView:
