@@ -152,6 +152,7 @@ class IngestWorker:
             tls_cert=tls_cert,
             tls_key=tls_key,
             manual_ack=True,
+            read_all=True,  # every arrived message per wake-up, not one per loop turn
         )
         client.reconnect_delay_set(min_delay=1, max_delay=5)
         client.on_connect = self._on_connect
