@@ -8,10 +8,12 @@ reordered across many small reads, and a burst read in a few wake-ups instead of
 message.
 """
 
+import socket
 import threading
 import time
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
@@ -128,3 +130,41 @@ def test_a_trickle_arrives_message_by_message_without_delay(broker: MosquittoPro
     # Generous for a loaded test machine; a reader that waited for more packets, or for
     # paho's 1 s select() timeout, would show here.
     assert delays[len(delays) // 2] < 0.1, delays
+
+
+def test_reads_are_served_from_one_recv_and_never_cross_connections() -> None:
+    """paho's byte-sized reads come from one chunk; a new socket never gets old bytes."""
+    client = DrainingClient(callback_api_version=CallbackAPIVersion.VERSION2, client_id="recv")
+    calls: list[int] = []
+    original = mqtt.Client._sock_recv
+
+    def counted(self: mqtt.Client, bufsize: int) -> bytes:
+        calls.append(bufsize)
+        return original(self, bufsize)
+
+    first, peer = socket.socketpair()
+    second, peer2 = socket.socketpair()
+    try:
+        for s in (first, second):
+            s.setblocking(False)
+        mqtt.Client._sock_recv = counted  # type: ignore[method-assign]
+        peer.sendall(b"abcdefgh")
+        client._sock = first
+        assert client._sock_recv(1) == b"a"
+        assert client._sock_recv(2) == b"bc"
+        assert client._sock_recv(1) == b"d"
+        assert len(calls) == 1 and client.buffered() == 4
+        # A reconnect: the old connection's last bytes are dropped, not handed on.
+        peer2.sendall(b"xyz")
+        client._sock = second
+        assert client.buffered() == 0
+        assert client._sock_recv(2) == b"xy"
+        assert client._sock_recv(5) == b"z"  # a short read, as a socket gives it
+        with pytest.raises(BlockingIOError):  # empty: paho's "try again later"
+            client._sock_recv(1)
+        assert len(calls) == 3
+    finally:
+        mqtt.Client._sock_recv = original  # type: ignore[method-assign]
+        client._sock = None
+        for s in (first, peer, second, peer2):
+            s.close()
