@@ -117,7 +117,9 @@ class MediaStore:
         # process id is the current one: a forked copy of this store must not clash).
         self._tmp_tag = f"{uuid.uuid4().hex[:8]}."
         self._tmp_counter = itertools.count()
-        self.unsynced = 0  # blobs this store wrote since its last sync()
+        # Blobs put() handed out since the last sync() that may not be durable yet: the ones
+        # it wrote, and the ones it found on disk (another process may have written them).
+        self.unsynced = 0
 
     def relative_path(self, sha256: str) -> Path:
         """Path of a blob relative to the root (what the database stores)."""
@@ -153,6 +155,9 @@ class MediaStore:
         # folder is used, and no stat of a file that cannot be in a folder just made.
         known = folder in self._folders or not self._made(folder)
         if known and os.path.isfile(path):
+            # Maybe written by another ingest process that has not synced it yet: the next
+            # sync() covers it before a row that points to it can be committed.
+            self.unsynced += 1
             return StoredMedia(digest, path, len(data), new=False)
         tmp = os.path.join(folder, f".{digest}.{_pid}.{self._tmp_tag}{next(self._tmp_counter)}.tmp")
         # os.open, not open(): the file object would add an fstat, an ioctl and an lseek to
