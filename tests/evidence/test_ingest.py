@@ -136,6 +136,9 @@ def test_revoked_device_and_key_registry(
             register_device(session, "uav-1", DeviceKey.generate().public_key_bytes())
         register_device(session, "uav-1", device_key.public_key_bytes())  # re-activates
         session.commit()
+        # A small-order key would let anyone forge its signatures: refused, with the reason.
+        with pytest.raises(DeviceError, match="uav-9: public key is not a usable Ed25519"):
+            register_device(session, "uav-9", bytes([1]) + bytes(31))
     assert run(processor, sessions, wire(msg, media)) == ["media", "stored"]
     with sessions() as session:
         assert session.get(Device, "uav-1") is not None

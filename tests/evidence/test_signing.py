@@ -71,3 +71,44 @@ def test_bad_key_file_is_a_user_error(tmp_path: Path) -> None:
         DeviceKey.load(bad)
     with pytest.raises(KeyFileError):
         load_public_key("AAAA")
+
+
+def test_verification_agrees_with_cryptography_on_honest_and_altered_signatures(
+    evidence: Factory,
+) -> None:
+    """The gateway verifies with libsodium (PyNaCl), the vehicle signs with cryptography:
+    every honest signature verifies, and a changed bit of any signature is refused by both."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from telemetry.contract import canonical_json
+
+    for n in range(40):
+        key = DeviceKey.generate()
+        signed = key.sign(evidence(sequence=n + 1, lat=30.0 + n / 1000))
+        verify(signed, key.public_key_bytes())
+        raw = bytearray(base64.b64decode(signed.signature or ""))
+        raw[n % 64] ^= 1 << (n % 8)
+        altered = signed.model_copy(update={"signature": base64.b64encode(raw).decode()})
+        with pytest.raises(SignatureError, match="does not match"):
+            verify(altered, key.public_key_bytes())
+        openssl = Ed25519PublicKey.from_public_bytes(key.public_key_bytes())
+        with pytest.raises(InvalidSignature):
+            openssl.verify(bytes(raw), canonical_json(altered))
+
+
+def test_a_small_order_key_is_refused_at_enrollment_and_at_verification(
+    evidence: Factory,
+) -> None:
+    """Against the identity point as public key, R = identity and S = 0 is a "signature"
+    of every message for a cofactorless check (OpenSSL's); both our checks refuse it."""
+    identity = bytes([1]) + bytes(31)
+    forged = evidence().model_copy(
+        update={"signature": base64.b64encode(identity + bytes(32)).decode()}
+    )
+    with pytest.raises(KeyFileError, match="not a usable Ed25519 key"):
+        load_public_key(identity)
+    with pytest.raises(KeyFileError, match="not a usable Ed25519 key"):
+        load_public_key(base64.b64encode(identity).decode())
+    with pytest.raises(SignatureError, match="does not match"):
+        verify(forged, identity)
