@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -26,6 +26,8 @@ from cases.models import DeadLetter, Evidence, EvidenceMedia, utcnow
 
 __all__ = [
     "EvidenceRecord",
+    "recorded_evidence",
+    "recorded_media",
     "store_dead_letter",
     "store_evidence",
     "store_evidence_many",
@@ -264,6 +266,52 @@ def _insert_pg(conn: Any, rows: list[dict[str, Any]]) -> set[str]:
             if not cursor.nextset():
                 break
     return new
+
+
+def recorded_evidence(
+    session: Session, ids: Collection[str], vehicles: Collection[str], sequences: Collection[int]
+) -> list[tuple[str, str, str, int]]:
+    """``(id, signature, vehicle_id, device_seq)`` of the recorded evidence that has one of
+    ``ids``, or one of ``vehicles`` and one of ``sequences``: an ingest batch's duplicates
+    and replayed sequence numbers, in one query.
+
+    Straight to the driver, like the batch insert: built with SQLAlchemy's expanding
+    ``IN`` this query cost about 3 ms of CPU per batch on the 2-core test VM, more than
+    everything else a batch of ten items asks the database. Sees what this transaction has
+    flushed (call it before adding rows through the session).
+    """
+    if not ids and not (vehicles and sequences):
+        return []
+    conn = session.connection()
+    mark = _placeholder(conn)
+    sql = (
+        "SELECT id, signature, vehicle_id, device_seq FROM evidence "
+        f"WHERE id IN ({_marks(mark, len(ids))}) "
+        f"OR (vehicle_id IN ({_marks(mark, len(vehicles))}) "
+        f"AND device_seq IN ({_marks(mark, len(sequences))}))"
+    )
+    params = (*ids, *vehicles, *sequences)
+    return [(r[0], r[1], r[2], r[3]) for r in conn.exec_driver_sql(sql, params)]
+
+
+def recorded_media(session: Session, shas: Collection[str]) -> dict[str, int]:
+    """Size in bytes of each digest among ``shas`` that has a ``media`` row (one query)."""
+    if not shas:
+        return {}
+    conn = session.connection()
+    mark = _placeholder(conn)
+    sql = f"SELECT sha256, size FROM media WHERE sha256 IN ({_marks(mark, len(shas))})"
+    return {r[0]: r[1] for r in conn.exec_driver_sql(sql, tuple(shas))}
+
+
+def _placeholder(conn: Any) -> str:
+    """The driver's parameter mark: ``?`` (sqlite3) or ``%s`` (psycopg)."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _marks(mark: str, n: int) -> str:
+    # IN () is an error: an empty list matches nothing through NULL.
+    return ", ".join([mark] * n) if n else "NULL"
 
 
 def store_dead_letter(session: Session, topic: str, payload: bytes, reason: str) -> int:

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -26,14 +26,16 @@ from cases.audit import AuditWriter
 from cases.errors import CasesError
 from cases.evidence import (
     EvidenceRecord,
+    recorded_evidence,
+    recorded_media,
     store_dead_letter,
     store_evidence,
     store_evidence_many,
     validate_record,
 )
 from cases.intake import attach_many, attach_to_case
-from cases.models import Device, Evidence, Media
-from gateway.devices import DeviceInfo, get_device
+from cases.models import Media
+from gateway.devices import DeviceInfo, enrolled_key, get_device
 from gateway.ingest.metrics import IngestMetrics
 from gateway.media import MediaStore, StoredMedia, sniff_content_type
 from telemetry.contract import (
@@ -127,8 +129,9 @@ class _Batch:
     writer: AuditWriter | None
     bulk: bool = False  # new evidence goes to ``pending``, stored set-based at the end
     pending: list[_Pending] = field(default_factory=list)
-    devices: dict[str, Device | None] = field(default_factory=dict)
+    devices: dict[str, tuple[str, bool] | None] = field(default_factory=dict)  # key, revoked
     media: set[str] = field(default_factory=set)  # recorded and on disk
+    sizes: dict[str, int] = field(default_factory=dict)  # bytes of each blob in ``media``
     existing: dict[str, str] = field(default_factory=dict)  # evidence id -> signature
     sequences: dict[tuple[str, int], str] = field(default_factory=dict)  # -> evidence id
     parsed: dict[int, EvidenceMessage | ContractError] = field(default_factory=dict)
@@ -405,22 +408,16 @@ class Processor:
             ids = {m.id for m in found}
             vehicles = {m.vehicle_id for m in found}
             seqs = {m.sequence for m in found}
-            query = select(
-                Evidence.id, Evidence.signature, Evidence.vehicle_id, Evidence.device_seq
-            ).where(
-                or_(
-                    Evidence.id.in_(ids),
-                    and_(Evidence.vehicle_id.in_(vehicles), Evidence.device_seq.in_(seqs)),
-                )
-            )
-            for eid, sig, vehicle, seq in session.execute(query):
+            for eid, sig, vehicle, seq in recorded_evidence(session, ids, vehicles, seqs):
                 if eid in ids:
                     batch.existing[eid] = sig
                 if vehicle in vehicles and seq in seqs:
                     batch.sequences.setdefault((vehicle, seq), eid)
         if shas:
-            rows = session.scalars(select(Media.sha256).where(Media.sha256.in_(shas)))
-            batch.media.update(sha for sha in rows if self.media.has(sha))
+            for sha, size in recorded_media(session, shas).items():
+                if self.media.has(sha):
+                    batch.media.add(sha)
+                    batch.sizes[sha] = size
         return batch
 
     def _audit(
@@ -467,7 +464,7 @@ class Processor:
 
     def _device(self, session: Session, batch: _Batch, vehicle_id: str) -> DeviceInfo:
         if vehicle_id not in batch.devices:
-            batch.devices[vehicle_id] = session.get(Device, vehicle_id)
+            batch.devices[vehicle_id] = enrolled_key(session, vehicle_id)
         row = batch.devices[vehicle_id]
         if row is None:
             self._enrolled.pop(vehicle_id, None)
@@ -475,9 +472,10 @@ class Processor:
                 "unknown_device",
                 f"vehicle {vehicle_id} is not enrolled (patrol device enroll {vehicle_id})",
             )
-        cache_key = (row.vehicle_id, row.public_key)
+        public_key, revoked = row
+        cache_key = (vehicle_id, public_key)
         info = self._keys.get(cache_key)
-        if info is None or (row.revoked_at is not None) != info.revoked:
+        if info is None or revoked != info.revoked:
             info = get_device(session, vehicle_id)
             assert info is not None
             self._keys[cache_key] = info
@@ -514,6 +512,7 @@ class Processor:
             # Rows are inserted together at the end of the batch (one executemany).
             batch.new_media.append(self.media.row(stored, sniff_content_type(payload)))
             batch.media.add(digest)
+            batch.sizes[digest] = len(payload)
         self.metrics.count("media")
         return Outcome("media")
 
@@ -628,17 +627,18 @@ class Processor:
     def _missing_media(self, session: Session, batch: _Batch, msg: EvidenceMessage) -> list[str]:
         missing: list[str] = []
         for ref in msg.media:
-            if ref.sha256 in batch.media:
-                continue
-            row = session.get(Media, ref.sha256)
-            if row is None or not self.media.has(ref.sha256):
-                missing.append(ref.sha256)
-                continue
-            batch.media.add(ref.sha256)
-            if row.size != ref.size_bytes:
+            if ref.sha256 not in batch.media:
+                row = session.get(Media, ref.sha256)
+                if row is None or not self.media.has(ref.sha256):
+                    missing.append(ref.sha256)
+                    continue
+                batch.media.add(ref.sha256)
+                batch.sizes[ref.sha256] = row.size
+            size = batch.sizes.get(ref.sha256)
+            if size is not None and size != ref.size_bytes:
                 raise Refused(
                     "media_mismatch",
-                    f"evidence {msg.id}: media {ref.sha256} has {row.size} bytes, the "
+                    f"evidence {msg.id}: media {ref.sha256} has {size} bytes, the "
                     f"evidence says {ref.size_bytes}",
                 )
         return missing

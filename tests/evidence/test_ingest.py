@@ -15,7 +15,7 @@ from cases.models import Case, CaseEvidence, DeadLetter, Device, Evidence
 from gateway.devices import DeviceError, register_device, revoke_device
 from gateway.ingest import IngestMetrics, Processor
 from gateway.media import FLAT, LAYOUT_FILE, NESTED, MediaError, MediaStore
-from telemetry.contract import EvidenceMessage, topic_for
+from telemetry.contract import EvidenceMessage, MediaRef, topic_for
 from telemetry.signing import DeviceKey
 
 Item = Callable[..., tuple[EvidenceMessage, dict[str, bytes]]]
@@ -309,3 +309,30 @@ def test_media_store_temporary_names_are_per_process_after_fork(tmp_path: Path) 
     assert reported == "True"
     assert f".{child_pid}." in name and f".{os.getpid()}." not in name
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_evidence_that_misstates_its_media_size_is_refused(
+    processor: Processor,
+    sessions: Sessions,
+    device_key: DeviceKey,
+    evidence: Callable[..., EvidenceMessage],
+) -> None:
+    """The blob is the one its digest names, but the signed evidence gives another size:
+    refused as media_mismatch whether the blob came in the same batch or an earlier one."""
+    blob = b"\xff\xd8\xff" + b"frame" * 40
+    sha = hashlib.sha256(blob).hexdigest()
+    media_topic = topic_for("site-1", "uav-1", "media", sha256=sha)
+    evidence_topic = topic_for("site-1", "uav-1", "evidence")
+
+    def claiming(seq: int, size: int) -> bytes:
+        ref = MediaRef(sha256=sha, size_bytes=size)
+        return device_key.sign(evidence(id=f"ev-size-{seq}", sequence=seq, media=(ref,))).to_json()
+
+    same_batch = [(media_topic, blob), (evidence_topic, claiming(1, len(blob) + 1))]
+    assert run(processor, sessions, same_batch) == ["media", "dead_letter"]
+    assert run(processor, sessions, [(evidence_topic, claiming(2, len(blob) - 1))]) == [
+        "dead_letter"
+    ]
+    assert [r.split(":", 1)[0] for r in dead_reasons(sessions)] == ["media_mismatch"] * 2
+    assert f"has {len(blob)} bytes, the evidence says {len(blob) - 1}" in dead_reasons(sessions)[1]
+    assert run(processor, sessions, [(evidence_topic, claiming(3, len(blob)))]) == ["stored"]
