@@ -98,6 +98,12 @@ def make_engine(url: str, *, sqlite_immediate: bool = False, **kwargs: Any) -> E
     return create_engine(url, **kwargs)
 
 
+def param_mark(conn: Any) -> str:
+    """The driver's parameter mark for SQL sent past SQLAlchemy (``exec_driver_sql``):
+    ``?`` for sqlite3, ``%s`` for psycopg."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory bound to ``engine`` (objects stay readable after commit)."""
     return sessionmaker(bind=engine, expire_on_commit=False)

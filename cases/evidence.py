@@ -21,6 +21,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cases.db import param_mark
 from cases.errors import EvidenceError
 from cases.models import DeadLetter, Evidence, EvidenceMedia, utcnow
 
@@ -283,7 +284,7 @@ def recorded_evidence(
     if not ids and not (vehicles and sequences):
         return []
     conn = session.connection()
-    mark = _placeholder(conn)
+    mark = param_mark(conn)
     sql = (
         "SELECT id, signature, vehicle_id, device_seq FROM evidence "
         f"WHERE id IN ({_marks(mark, len(ids))}) "
@@ -299,14 +300,9 @@ def recorded_media(session: Session, shas: Collection[str]) -> dict[str, int]:
     if not shas:
         return {}
     conn = session.connection()
-    mark = _placeholder(conn)
+    mark = param_mark(conn)
     sql = f"SELECT sha256, size FROM media WHERE sha256 IN ({_marks(mark, len(shas))})"
     return {r[0]: r[1] for r in conn.exec_driver_sql(sql, tuple(shas))}
-
-
-def _placeholder(conn: Any) -> str:
-    """The driver's parameter mark: ``?`` (sqlite3) or ``%s`` (psycopg)."""
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
 def _marks(mark: str, n: int) -> str:

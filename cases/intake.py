@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from cases import journal
 from cases.classes import route_for
+from cases.db import param_mark
 from cases.errors import CasesError, NotFoundError
 from cases.geo import degree_box, distance_m
 from cases.models import Case, CaseEvidence, Department, Evidence, utcnow
@@ -50,7 +51,7 @@ def next_case_number(session: Session, department: str, when: datetime) -> str:
     # test VM. The flush keeps what it would have seen: cases added to the session.
     session.flush()
     conn = session.connection()
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = param_mark(conn)
     top = [
         row[0]
         for row in conn.exec_driver_sql(

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases import audit
+from cases.db import param_mark
 from cases.models import Device, utcnow
 from telemetry.contract.topics import check_id
 from telemetry.signing import KeyFileError, key_id_for, load_public_key
@@ -111,7 +112,7 @@ def enrolled_key(session: Session, vehicle_id: str) -> tuple[str, bool] | None:
     2-core test VM). It does not see unflushed changes of the session.
     """
     conn = session.connection()
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = param_mark(conn)
     row = conn.exec_driver_sql(
         f"SELECT public_key, revoked_at FROM devices WHERE vehicle_id = {mark}", (vehicle_id,)
     ).first()

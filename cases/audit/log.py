@@ -24,6 +24,7 @@ from cases.audit import merkle
 from cases.audit.canonical import canonical_json, entry_json
 from cases.audit.errors import AuditError
 from cases.audit.models import AuditEntry, AuditNode, AuditState
+from cases.db import param_mark
 
 STATE_ID = 1
 _WRITER_KEY = "cases.audit.writer"
@@ -271,7 +272,7 @@ class AuditWriter:
         conn = session.connection()
         # Straight to the driver's executemany: per-row SQLAlchemy parameter processing
         # would cost more than everything else an append does.
-        ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        ph = param_mark(conn)
         conn.exec_driver_sql(
             "INSERT INTO audit_entries (id, time, actor, action, subject, payload, "
             f"payload_sha256, entry, leaf_hash) VALUES ({', '.join([ph] * 9)})",
@@ -398,7 +399,7 @@ def fetch_nodes(session: Session, keys: set[tuple[int, int]]) -> dict[tuple[int,
     leaves = sorted(i for level, i in keys if level == 0)
     a, b = _slots(len(nodes)), _slots(len(leaves))
     conn = session.connection()
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = param_mark(conn)
     sql = " UNION ALL ".join(
         [f"SELECT level, idx, hash FROM audit_nodes WHERE level = {mark} AND idx = {mark}"] * a
         + [f"SELECT 0, id, leaf_hash FROM audit_entries WHERE id = {mark}"] * b
