@@ -1,19 +1,26 @@
-"""Shared helpers for the evidence-pipeline tests: message factories."""
+"""Shared helpers for the evidence-pipeline tests: message factories, MQTT clients, waits."""
 
 import hashlib
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cases.db import make_engine, session_factory, upgrade
+from cases.models import Evidence
 from gateway.devices import register_device
 from gateway.ingest import IngestMetrics, Processor
 from gateway.ingest.broker import MosquittoProcess, free_port, write_plain_config
 from gateway.media import MediaStore
 from telemetry.contract import CameraPose, Detection, EvidenceMessage, MediaRef
+from telemetry.mqtt_session import connect_persistent
 from telemetry.signing import DeviceKey
 
 T0 = datetime(2026, 11, 27, 10, 0, 0, 123456, tzinfo=UTC)
@@ -116,3 +123,42 @@ def signed_item(
 def item() -> Callable[..., tuple[EvidenceMessage, dict[str, bytes]]]:
     """Factory of signed evidence items with media (see :func:`signed_item`)."""
     return signed_item
+
+
+def start_client(broker: MosquittoProcess, client: mqtt.Client, topic: str | None = None) -> None:
+    """Connect ``client`` (MQTT 5, persistent session) and wait for the broker's answer;
+    with ``topic``, subscribe to it at QoS 1 and wait for the subscription too."""
+    ready = threading.Event()
+    if topic is None:
+        client.on_connect = lambda *_a: ready.set()
+    else:
+        client.on_subscribe = lambda *_a: ready.set()
+        client.on_connect = lambda c, *_a: c.subscribe([(topic, SubscribeOptions(qos=1))])
+    connect_persistent(
+        client, "127.0.0.1", broker.port, mqtt_version=5, keepalive_s=15, session_expiry_s=60
+    )
+    client.loop_start()
+    assert ready.wait(10), "the broker did not answer"
+
+
+def stop_clients(*clients: mqtt.Client) -> None:
+    """Disconnect and stop the network threads of ``clients``."""
+    for client in clients:
+        client.disconnect()
+        client.loop_stop()
+
+
+def wait_for(cond: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``cond`` every 50 ms for up to ``timeout`` seconds; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def evidence_count(sessions: sessionmaker[Session]) -> int:
+    """Evidence rows in the case record."""
+    with sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(Evidence)) or 0)

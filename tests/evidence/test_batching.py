@@ -36,24 +36,27 @@ def trickle(w: IngestWorker, n: int, gap_s: float) -> threading.Thread:
     return thread
 
 
+def first_batch(
+    sessions: sessionmaker[Session], tmp_path: Path, linger_s: float, gap_s: float
+) -> list[int]:
+    """The message ids of the first batch taken while 10 messages trickle in ``gap_s`` apart."""
+    w = worker(sessions, tmp_path, linger_s)
+    producer = trickle(w, 10, gap_s)
+    batch = w._take_batch()
+    producer.join(5)
+    return [item.mid for item in batch]
+
+
 def test_a_frame_arriving_over_milliseconds_is_one_batch(
     sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
-    w = worker(sessions, tmp_path, linger_s=0.5)
-    producer = trickle(w, 10, 0.002)
-    batch = w._take_batch()
-    producer.join(5)
-    assert [item.mid for item in batch] == list(range(1, 11))
+    assert first_batch(sessions, tmp_path, linger_s=0.5, gap_s=0.002) == list(range(1, 11))
 
 
 def test_without_the_wait_the_first_message_goes_alone(
     sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
-    w = worker(sessions, tmp_path, linger_s=0.0)
-    producer = trickle(w, 10, 0.02)
-    batch = w._take_batch()
-    producer.join(5)
-    assert [item.mid for item in batch] == [1]
+    assert first_batch(sessions, tmp_path, linger_s=0.0, gap_s=0.02) == [1]
 
 
 def test_the_wait_is_bounded_and_an_empty_queue_returns_nothing(

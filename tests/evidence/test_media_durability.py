@@ -9,24 +9,23 @@ transaction itself put. The test watches the store's calls and the engine's comm
 observer, not a stand-in: every call goes through).
 """
 
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-from cases.models import Evidence
 from gateway.ingest import IngestWorker
 from gateway.ingest.broker import MosquittoProcess
 from gateway.media import MediaStore
 from telemetry.contract import EvidenceMessage, topic_for
-from telemetry.mqtt_session import connect_persistent, persistent_client
+from telemetry.mqtt_session import persistent_client
 from telemetry.signing import DeviceKey
+from tests.evidence.conftest import evidence_count, start_client, stop_clients, wait_for
 
-Item = Callable[..., tuple[EvidenceMessage, dict[str, bytes]]]
+Pair = tuple[EvidenceMessage, dict[str, bytes]]
+Item = Callable[..., Pair]
 Sessions = sessionmaker[Session]
 
 
@@ -68,39 +67,46 @@ def unsynced_puts_at_commits(events: list[tuple[str, str]]) -> list[int]:
 
 
 def publish(broker: MosquittoProcess, messages: list[tuple[str, bytes]]) -> None:
-    ready = threading.Event()
     client = persistent_client("durability-pub", 5)
-    client.on_connect = lambda *_a: ready.set()
-    connect_persistent(
-        client, "127.0.0.1", broker.port, mqtt_version=5, keepalive_s=15, session_expiry_s=60
-    )
-    client.loop_start()
+    start_client(broker, client)
     try:
-        assert ready.wait(10), "the broker did not answer"
         infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
         for info in infos:
             info.wait_for_publish(10)
     finally:
-        client.disconnect()
-        client.loop_stop()
+        stop_clients(client)
 
 
-def wait_stored(sessions: Sessions, n: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with sessions() as session:
-            if session.scalar(select(func.count()).select_from(Evidence)) == n:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"{n} evidence items were not stored within {timeout} s")
-
-
-def wire(items: list[tuple[EvidenceMessage, dict[str, bytes]]]) -> list[tuple[str, bytes]]:
+def wire(items: list[Pair]) -> list[tuple[str, bytes]]:
     out: list[tuple[str, bytes]] = []
     for msg, media in items:
         out += [(topic_for("site-1", "uav-1", "media", sha256=s), b) for s, b in media.items()]
         out.append((topic_for("site-1", "uav-1", "evidence"), msg.to_json()))
     return out
+
+
+def ingest_in_rounds(
+    broker: MosquittoProcess, sessions: Sessions, media_dir: Path, rounds: list[list[Pair]]
+) -> list[list[tuple[str, str]]]:
+    """Run a watched worker; publish each round once the previous one is stored. Returns
+    the events of each round."""
+    worker = IngestWorker("127.0.0.1", broker.port, sessions, media_dir, "durability")
+    events = watch(worker)
+    per_round: list[list[tuple[str, str]]] = []
+    stored = 0
+    worker.start()
+    try:
+        for items in rounds:
+            publish(broker, wire(items))
+            stored += len(items)
+            assert wait_for(lambda n=stored: evidence_count(sessions) == n, 30), (
+                f"{stored} evidence items were not stored within 30 s"
+            )
+            per_round.append(list(events))
+            events.clear()
+    finally:
+        worker.stop()
+    return per_round
 
 
 def test_every_blob_is_synced_before_its_rows_commit_with_one_sync_per_batch(
@@ -111,14 +117,7 @@ def test_every_blob_is_synced_before_its_rows_commit_with_one_sync_per_batch(
     tmp_path: Path,
 ) -> None:
     items = [item(device_key, seq) for seq in range(1, 41)]
-    worker = IngestWorker("127.0.0.1", broker.port, sessions, tmp_path / "media", "dur-1")
-    events = watch(worker)
-    worker.start()
-    try:
-        publish(broker, wire(items))
-        wait_stored(sessions, len(items))
-    finally:
-        worker.stop()
+    [events] = ingest_in_rounds(broker, sessions, tmp_path / "media", [items])
     puts = [e for e in events if e[0] == "put"]
     commits = [e for e in events if e[0] == "commit"]
     syncs = [e for e in events if e[0] == "sync"]
@@ -141,19 +140,9 @@ def test_a_blob_found_on_disk_unsynced_is_synced_before_its_row_commits(
     other = MediaStore(tmp_path / "media")
     for blob in media.values():
         assert other.put(blob).new  # written, never synced by its writer
-    worker = IngestWorker("127.0.0.1", broker.port, sessions, tmp_path / "media", "dur-2")
-    events = watch(worker)
     # The worker writes only for vehicles it has seen enrolled: let it see uav-1 first.
-    warm, warm_media = item(device_key, 2)
-    worker.start()
-    try:
-        publish(broker, wire([(warm, warm_media)]))
-        wait_stored(sessions, 1)
-        events.clear()
-        publish(broker, wire([(msg, media)]))
-        wait_stored(sessions, 2)
-    finally:
-        worker.stop()
+    warm = item(device_key, 2)
+    _, events = ingest_in_rounds(broker, sessions, tmp_path / "media", [[warm], [(msg, media)]])
     assert ("put", "found") in events, events
     found = events.index(("put", "found"))
     assert ("sync", "") in events[found:], events

@@ -15,10 +15,10 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.ingest.broker import MosquittoProcess
-from telemetry.mqtt_session import DrainingClient, connect_persistent, persistent_client
+from telemetry.mqtt_session import DrainingClient, persistent_client
+from tests.evidence.conftest import start_client, stop_clients
 
 
 class CountingClient(DrainingClient):
@@ -40,26 +40,6 @@ class CountingClient(DrainingClient):
         rc = super().loop_read(max_packets)
         self.per_read.append(self.messages - before)
         return rc
-
-
-def start(broker: MosquittoProcess, client: mqtt.Client, topic: str | None = None) -> None:
-    ready = threading.Event()
-    if topic is None:
-        client.on_connect = lambda *_a: ready.set()
-    else:
-        client.on_subscribe = lambda *_a: ready.set()
-        client.on_connect = lambda c, *_a: c.subscribe([(topic, SubscribeOptions(qos=1))])
-    connect_persistent(
-        client, "127.0.0.1", broker.port, mqtt_version=5, keepalive_s=15, session_expiry_s=60
-    )
-    client.loop_start()
-    assert ready.wait(10), "the broker did not answer"
-
-
-def stop(*clients: mqtt.Client) -> None:
-    for client in clients:
-        client.disconnect()
-        client.loop_stop()
 
 
 def test_the_ingest_gets_a_draining_client() -> None:
@@ -84,17 +64,17 @@ def test_a_backlog_is_read_whole_in_a_few_wake_ups_in_order(broker: MosquittoPro
     pub = persistent_client("drain-pub", 5)
     pub.max_inflight_messages_set(1000)
     try:
-        start(broker, sub, "drain/#")  # the persistent session now holds the subscription
-        stop(sub)
-        start(broker, pub)
+        start_client(broker, sub, "drain/#")  # the persistent session now holds the subscription
+        stop_clients(sub)
+        start_client(broker, pub)
         infos = [pub.publish("drain/x", f"{i}".encode() * 50, qos=1) for i in range(300)]
         for info in infos:
             info.wait_for_publish(10)
         sub.per_read.clear()
-        start(broker, sub)  # the session resumes: the broker sends the 300 at once
+        start_client(broker, sub)  # the session resumes: the broker sends the 300 at once
         assert done.wait(20), f"only {len(got)} of 300 messages arrived"
     finally:
-        stop(pub, sub)
+        stop_clients(pub, sub)
     assert got == [f"{i}".encode() * 50 for i in range(300)]
     busy = [n for n in sub.per_read if n]
     # paho's own loop_read takes one wake-up per message: 300 here.
@@ -117,15 +97,15 @@ def test_a_trickle_arrives_message_by_message_without_delay(broker: MosquittoPro
     pub = persistent_client("trickle-pub", 5)
     sent: dict[int, float] = {}
     try:
-        start(broker, sub, "trickle/#")
-        start(broker, pub)
+        start_client(broker, sub, "trickle/#")
+        start_client(broker, pub)
         for i in range(20):
             sent[i] = time.monotonic()
             pub.publish("trickle/x", str(i).encode(), qos=1)
             time.sleep(0.02)
         assert done.wait(10), f"only {len(arrived)} of 20 messages arrived"
     finally:
-        stop(pub, sub)
+        stop_clients(pub, sub)
     delays = sorted(arrived[i] - sent[i] for i in range(20))
     # Generous for a loaded test machine; a reader that waited for more packets, or for
     # paho's 1 s select() timeout, would show here.

@@ -17,23 +17,10 @@ from telemetry.contract import EvidenceMessage
 from telemetry.outbox import Outbox
 from telemetry.publisher import EvidencePublisher
 from telemetry.signing import DeviceKey
+from tests.evidence.conftest import evidence_count, wait_for
 
 Item = Callable[..., tuple[EvidenceMessage, dict[str, bytes]]]
 Sessions = sessionmaker[Session]
-
-
-def wait_for(cond: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
-
-
-def evidence_count(sessions: Sessions) -> int:
-    with sessions() as session:
-        return int(session.scalar(select(func.count()).select_from(Evidence)) or 0)
 
 
 @pytest.mark.slow
